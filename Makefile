@@ -1,0 +1,59 @@
+# CROW — the two commands a newcomer runs are `make demo` and `make test`.
+# Both install what is missing first. CARGO_TARGET_DIR may point at a cache outside the clone.
+
+SHELL := /bin/bash
+CARGO ?= cargo
+VENV ?= .venv
+PY_CLIENTS := segment-analytics-python==2.4.0 posthog==7.91.1
+WASM_CRATES := -p crow-core -p crow-ingest
+TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
+
+.PHONY: demo test fmt lint unit wasm deps wasm-target python-clients build release bench clean
+
+## Build the release binary and run CROW's main job on embedded defaults.
+demo: release
+	$(TARGET_DIR)/release/crow --data ./crow-data/demo demo
+
+release:
+	$(CARGO) build --release -p crow-cli
+
+build:
+	$(CARGO) build --workspace
+
+## Every check: formatting, clippy, all tests (real servers, real clients), wasm32 build.
+test: deps fmt lint unit wasm
+	@echo "make test: all checks passed"
+
+deps: wasm-target python-clients
+
+wasm-target:
+	@rustup target list --installed 2>/dev/null | grep -q '^wasm32-unknown-unknown$$' \
+		|| rustup target add wasm32-unknown-unknown
+
+# Real Segment and PostHog Python clients for the end-to-end tests, in a venv.
+python-clients: $(VENV)/.clients-installed
+
+$(VENV)/.clients-installed: Makefile
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check $(PY_CLIENTS)
+	touch $@
+
+fmt:
+	$(CARGO) fmt --all -- --check
+
+lint:
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+unit:
+	CROW_TEST_PYTHON=$(abspath $(VENV))/bin/python $(CARGO) test --workspace
+
+wasm:
+	$(CARGO) check --target wasm32-unknown-unknown $(WASM_CRATES)
+	$(CARGO) check --target wasm32-unknown-unknown -p crow-core --features testing
+
+## Benchmarks (not part of `make test`); results go into BENCHMARKS.md.
+bench:
+	bash scripts/bench.sh
+
+clean:
+	rm -rf crow-data bench/out

@@ -1,0 +1,534 @@
+//! Ports: the traits through which CROW's logic talks to storage, queues and models.
+//!
+//! Every port documents its contract: what a caller may rely on (durability, ordering,
+//! idempotency) and which [`Error`](crate::Error) variants mean what. The embedded backends live
+//! in `crow-store` (SQLite, files), `crow-nlp` and `crow-vision`; the Worker implements the same
+//! traits over Cloudflare bindings. In-memory implementations for tests are in
+//! [`crate::testing`] (feature `testing`).
+//!
+//! On `wasm32` the futures are not `Send` (the Worker's bindings are single-threaded), so the
+//! traits are declared with `async_trait(?Send)` there and with `async_trait` elsewhere; see
+//! [`MaybeSend`].
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::Result;
+use crate::model::*;
+
+/// `Send + Sync` natively, nothing on wasm32: the bound ports put on their implementors.
+#[cfg(not(target_arch = "wasm32"))]
+pub trait MaybeSend: Send + Sync {}
+#[cfg(not(target_arch = "wasm32"))]
+impl<T: Send + Sync + ?Sized> MaybeSend for T {}
+/// `Send + Sync` natively, nothing on wasm32: the bound ports put on their implementors.
+#[cfg(target_arch = "wasm32")]
+pub trait MaybeSend {}
+#[cfg(target_arch = "wasm32")]
+impl<T: ?Sized> MaybeSend for T {}
+
+/// A page of results with an opaque cursor for the next page.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Page<T> {
+    /// The items, in the documented order of the query.
+    pub data: Vec<T>,
+    /// Pass this back as `cursor` to get the next page; `None` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// Filters for [`EventStore::list_interactions`]. Results are newest first (by `timestamp`,
+/// then by insertion order).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InteractionQuery {
+    /// Maximum number of items (the store clamps it to 1..=1000).
+    pub limit: u32,
+    /// Cursor from a previous page.
+    pub cursor: Option<String>,
+    /// Only this type.
+    pub event_type: Option<EventType>,
+    /// Only this event name.
+    pub name: Option<String>,
+    /// Only events at or after this time.
+    pub since: Option<Millis>,
+    /// Only events before this time.
+    pub until: Option<Millis>,
+    /// Only this session.
+    pub session_id: Option<String>,
+    /// Only this person (after identity stitching).
+    pub person_id: Option<String>,
+}
+
+/// Filters for [`EventStore::list_sessions`]. Newest first by `started_at`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionQuery {
+    /// Maximum number of items (clamped to 1..=1000).
+    pub limit: u32,
+    /// Cursor from a previous page.
+    pub cursor: Option<String>,
+    /// Only sessions started at or after this time.
+    pub since: Option<Millis>,
+    /// Only this person.
+    pub person_id: Option<String>,
+}
+
+/// What [`EventStore::append`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppendOutcome {
+    /// Events stored now.
+    pub inserted: usize,
+    /// Events whose id was already stored for the org: not stored again.
+    pub duplicates: usize,
+}
+
+/// A page/step of a conversion funnel: an event type plus an optional name or path prefix.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FunnelStep {
+    /// Label shown in reports.
+    pub label: String,
+    /// Event type to match.
+    pub event_type: EventType,
+    /// Track event name (for `track`) or page path (for `page`) to match exactly.
+    pub name: Option<String>,
+}
+
+/// One row of a funnel report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FunnelRow {
+    /// Step label.
+    pub label: String,
+    /// People who reached this step after all previous ones (in order).
+    pub people: u64,
+    /// Share of the previous step's people lost at this step (0 for the first step).
+    pub drop_off: f64,
+}
+
+/// Traffic summary over a time range.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TrafficSummary {
+    /// Events stored.
+    pub events: u64,
+    /// Distinct people (after stitching), bots excluded.
+    pub visitors: u64,
+    /// Sessions, bots excluded.
+    pub sessions: u64,
+    /// Page and screen views, bots excluded.
+    pub page_views: u64,
+    /// Events flagged as coming from crawlers.
+    pub bot_events: u64,
+    /// PII values scrubbed at ingest.
+    pub pii_scrubbed: u64,
+    /// Most viewed page paths with their view counts (bots excluded).
+    pub top_pages: Vec<(String, u64)>,
+    /// Sessions per referrer class.
+    pub referrer_classes: Vec<(String, u64)>,
+}
+
+/// The relational store of interactions and sessions.
+///
+/// Contract:
+/// - Everything is scoped to an org: no method ever returns another org's rows.
+/// - [`append`](EventStore::append) is **durable** when it returns `Ok` (the events survive a
+///   crash of the process) and **idempotent** by `(org_id, id)`: an id already stored is
+///   counted in `duplicates` and left unchanged. The `follow_up` jobs are enqueued in the same
+///   transaction when the backend can, and otherwise after the events commit and before
+///   returning, so acknowledged work is never lost.
+/// - Enrichment, identity links and session refreshes are idempotent: replaying them after a
+///   crash leaves the same state.
+#[cfg_attr(not(target_arch = "wasm32"), async_trait::async_trait)]
+#[cfg_attr(target_arch = "wasm32", async_trait::async_trait(?Send))]
+pub trait EventStore: MaybeSend {
+    /// Stores events (validated and scrubbed by the caller) and enqueues `follow_up` jobs.
+    async fn append(&self, org_id: &str, events: Vec<Interaction>, follow_up: Vec<NewJob>) -> Result<AppendOutcome>;
+    /// Events by id; unknown ids are skipped. Order follows `ids`.
+    async fn get_interactions(&self, org_id: &str, ids: &[String]) -> Result<Vec<Interaction>>;
+    /// Lists events, newest first.
+    async fn list_interactions(&self, org_id: &str, query: &InteractionQuery) -> Result<Page<Interaction>>;
+    /// Writes person, session and referrer class onto stored events.
+    async fn apply_enrichment(&self, org_id: &str, enrichment: &[Enrichment]) -> Result<()>;
+    /// Records that `alias_id` (an anonymous or previous id) is the person `person_id`, and
+    /// re-points stored events and sessions of `alias_id` to `person_id`.
+    async fn link_identity(&self, org_id: &str, alias_id: &str, person_id: &str, at: Millis) -> Result<()>;
+    /// The person an id belongs to after stitching, if a link exists.
+    async fn resolve_person(&self, org_id: &str, id: &str) -> Result<Option<String>>;
+    /// The person's latest session that started before `at` (or at it).
+    async fn latest_session(&self, org_id: &str, person_id: &str, at: Millis) -> Result<Option<Session>>;
+    /// Recomputes the aggregates of these sessions from their events (creating rows as needed).
+    async fn refresh_sessions(&self, org_id: &str, session_ids: &[String]) -> Result<()>;
+    /// One session.
+    async fn get_session(&self, org_id: &str, id: &str) -> Result<Option<Session>>;
+    /// Lists sessions, newest first.
+    async fn list_sessions(&self, org_id: &str, query: &SessionQuery) -> Result<Page<Session>>;
+    /// Traffic summary for events in `[since, until)`.
+    async fn traffic_summary(&self, org_id: &str, since: Millis, until: Millis, top: usize) -> Result<TrafficSummary>;
+    /// An ordered conversion funnel over people (bots excluded) for events in `[since, until)`.
+    async fn funnel(&self, org_id: &str, steps: &[FunnelStep], since: Millis, until: Millis) -> Result<Vec<FunnelRow>>;
+}
+
+/// Organizations and their keys.
+///
+/// Contract: secret API keys are stored only as hashes and looked up by their public prefix;
+/// write keys are public. `authenticate` is cheap enough to call on every request (backends
+/// cache).
+#[cfg_attr(not(target_arch = "wasm32"), async_trait::async_trait)]
+#[cfg_attr(target_arch = "wasm32", async_trait::async_trait(?Send))]
+pub trait AccountStore: MaybeSend {
+    /// Creates an org with its keys. `Conflict` if the id exists.
+    async fn create_org(&self, org: &Organization, keys: &crate::keys::NewOrgKeys) -> Result<()>;
+    /// One org.
+    async fn get_org(&self, org_id: &str) -> Result<Option<Organization>>;
+    /// All orgs, oldest first.
+    async fn list_orgs(&self) -> Result<Vec<Organization>>;
+    /// Resolves a presented key (write key or secret API key) to its grant, or `None`.
+    async fn authenticate(&self, presented: &str) -> Result<Option<KeyGrant>>;
+}
+
+/// What a valid key grants.
+#[derive(Clone, PartialEq, Eq)]
+pub struct KeyGrant {
+    /// The org.
+    pub org_id: String,
+    /// Write (ingest only) or secret.
+    pub kind: KeyKind,
+    /// The org's secret for keyed pseudonyms (HMAC-SHA256).
+    pub pseudonym_key: Vec<u8>,
+}
+
+impl std::fmt::Debug for KeyGrant {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyGrant")
+            .field("org_id", &self.org_id)
+            .field("kind", &self.kind)
+            .field("pseudonym_key", &"<redacted>")
+            .finish()
+    }
+}
+
+/// The product catalog.
+#[cfg_attr(not(target_arch = "wasm32"), async_trait::async_trait)]
+#[cfg_attr(target_arch = "wasm32", async_trait::async_trait(?Send))]
+pub trait CatalogStore: MaybeSend {
+    /// Inserts or updates products by `(org_id, sku)`; returns how many were inserted or changed.
+    async fn upsert_products(&self, org_id: &str, products: &[Product]) -> Result<usize>;
+    /// Lists products by sku.
+    async fn list_products(&self, org_id: &str, limit: u32, cursor: Option<&str>) -> Result<Page<Product>>;
+}
+
+/// The seed's queues.
+pub mod queues {
+    /// Website events and processed CCTV frames.
+    pub const INTERACTION: &str = "interaction";
+    /// Social media mentions.
+    pub const SOCIAL: &str = "social";
+    /// AI processing tasks (and the raw-batch archive copy).
+    pub const PROCESSING: &str = "processing";
+    /// Report generation.
+    pub const EXPORT: &str = "export";
+    /// All of them.
+    pub const ALL: [&str; 4] = [INTERACTION, SOCIAL, PROCESSING, EXPORT];
+}
+
+/// A job to enqueue.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewJob {
+    /// Queue name (see [`queues`]).
+    pub queue: String,
+    /// Message type: names the workflow the trigger starts (e.g. `interaction`, `archive-batch`).
+    pub kind: String,
+    /// JSON payload.
+    pub payload: Value,
+    /// Earliest time to deliver, when delayed.
+    pub not_before: Option<Millis>,
+}
+
+impl NewJob {
+    /// A job for immediate delivery.
+    pub fn new(queue: &str, kind: &str, payload: Value) -> Self {
+        NewJob {
+            queue: queue.to_owned(),
+            kind: kind.to_owned(),
+            payload,
+            not_before: None,
+        }
+    }
+}
+
+/// A delivered job, leased until `lease_until`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Job {
+    /// Job id, unique in the queue backend.
+    pub id: i64,
+    /// Queue name.
+    pub queue: String,
+    /// Message type.
+    pub kind: String,
+    /// JSON payload.
+    pub payload: Value,
+    /// Deliveries so far, including this one.
+    pub attempts: u32,
+    /// When the job was first enqueued.
+    pub enqueued_at: Millis,
+    /// The lease expires then; the job is delivered again unless acked.
+    pub lease_until: Millis,
+}
+
+/// Retry policy of a queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RetryPolicy {
+    /// Deliveries before a failing job goes to the dead-letter state.
+    pub max_attempts: u32,
+    /// First retry delay; doubled per attempt.
+    pub base_delay_ms: i64,
+    /// Retry delay cap.
+    pub max_delay_ms: i64,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            max_attempts: 8,
+            base_delay_ms: 1_000,
+            max_delay_ms: 5 * 60_000,
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// Delay before the next delivery after `attempts` failed ones: exponential backoff with
+    /// "full jitter" (a uniform value in `[d/2, d]` where `d = min(cap, base * 2^(attempts-1))`).
+    /// `jitter` is a uniform sample in `[0, 1)` supplied by the caller.
+    pub fn backoff(&self, attempts: u32, jitter: f64) -> i64 {
+        let exp = attempts.saturating_sub(1).min(30);
+        let d = (self.base_delay_ms.saturating_mul(1i64 << exp)).min(self.max_delay_ms);
+        let half = d / 2;
+        half + ((d - half) as f64 * jitter.clamp(0.0, 1.0)) as i64
+    }
+}
+
+/// Counts of a queue.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueueDepth {
+    /// Waiting for delivery (including delayed retries).
+    pub ready: u64,
+    /// Delivered and leased.
+    pub in_flight: u64,
+    /// Failed `max_attempts` times.
+    pub dead: u64,
+}
+
+/// A durable at-least-once job queue.
+///
+/// Contract:
+/// - `enqueue` is durable when it returns.
+/// - `reserve` leases up to `max` ready jobs of one queue for `lease_ms`, oldest first; a job not
+///   acked before its lease expires is delivered again (at-least-once: handlers must be idempotent).
+/// - `ack` removes a job; acking an unknown or already-acked job is not an error.
+/// - `fail` schedules a retry with [`RetryPolicy::backoff`], or moves the job to the dead-letter
+///   state after `max_attempts` deliveries. Returns `true` when the job is dead.
+/// - Times are passed in by the caller (`now`), so behaviour is testable.
+#[cfg_attr(not(target_arch = "wasm32"), async_trait::async_trait)]
+#[cfg_attr(target_arch = "wasm32", async_trait::async_trait(?Send))]
+pub trait JobQueue: MaybeSend {
+    /// Enqueues jobs.
+    async fn enqueue(&self, jobs: Vec<NewJob>, now: Millis) -> Result<()>;
+    /// Leases ready jobs.
+    async fn reserve(&self, queue: &str, max: usize, lease_ms: i64, now: Millis) -> Result<Vec<Job>>;
+    /// Completes a job.
+    async fn ack(&self, job_id: i64) -> Result<()>;
+    /// Fails a delivery; returns true when the job went to dead-letter.
+    async fn fail(&self, job_id: i64, error: &str, policy: &RetryPolicy, now: Millis, jitter: f64) -> Result<bool>;
+    /// Counts of a queue.
+    async fn depth(&self, queue: &str) -> Result<QueueDepth>;
+    /// Dead-lettered jobs of a queue, oldest first.
+    async fn dead_letters(&self, queue: &str, limit: u32) -> Result<Vec<Job>>;
+}
+
+/// Durable record of finished workflow steps, so a crashed workflow resumes instead of
+/// repeating finished steps.
+///
+/// Contract: `save_step` is durable when it returns; `load_steps` returns every step saved for
+/// the run (name → output).
+#[cfg_attr(not(target_arch = "wasm32"), async_trait::async_trait)]
+#[cfg_attr(target_arch = "wasm32", async_trait::async_trait(?Send))]
+pub trait WorkflowStore: MaybeSend {
+    /// Outputs of the finished steps of a run.
+    async fn load_steps(&self, run_id: &str) -> Result<std::collections::HashMap<String, Value>>;
+    /// Records a finished step and its output.
+    async fn save_step(&self, run_id: &str, step: &str, output: &Value, now: Millis) -> Result<()>;
+    /// Marks the run complete (its step records may be dropped).
+    async fn finish_run(&self, run_id: &str, now: Millis) -> Result<()>;
+}
+
+/// An object store (the seed's R2 buckets: raw-interactions, cctv-frames, exports, assets).
+///
+/// Contract: `put` is atomic (a reader sees the old or the new object, never a part) and
+/// durable when it returns; keys are `/`-separated paths without leading `/` or `..`.
+#[cfg_attr(not(target_arch = "wasm32"), async_trait::async_trait)]
+#[cfg_attr(target_arch = "wasm32", async_trait::async_trait(?Send))]
+pub trait BlobStore: MaybeSend {
+    /// Writes an object.
+    async fn put(&self, key: &str, bytes: Vec<u8>) -> Result<()>;
+    /// Reads an object.
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>>;
+    /// Keys under a prefix, sorted.
+    async fn list(&self, prefix: &str) -> Result<Vec<String>>;
+    /// Deletes an object; deleting a missing key is not an error.
+    async fn delete(&self, key: &str) -> Result<()>;
+}
+
+/// Sentiment of a text.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Sentiment {
+    /// `positive`, `negative` or `neutral`.
+    pub label: String,
+    /// Score in [-1, 1].
+    pub score: f32,
+    /// Which tier produced it (`lexicon`, `model`).
+    pub tier: String,
+}
+
+/// An entity found in a text (byte offsets).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Entity {
+    /// Kind (`product`, `brand`, `money`, `email`, ...).
+    pub kind: String,
+    /// The matched text.
+    pub text: String,
+    /// Start byte offset.
+    pub start: usize,
+    /// End byte offset.
+    pub end: usize,
+    /// Catalog product, when matched.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub product_id: Option<String>,
+}
+
+/// What a [`TextAnalyzer`] says of one text.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TextAnalysis {
+    /// Detected language (ISO 639-1), if any.
+    pub language: Option<String>,
+    /// Sentiment, if computed.
+    pub sentiment: Option<Sentiment>,
+    /// Entities.
+    pub entities: Vec<Entity>,
+}
+
+/// Sentiment, entities and language of texts.
+///
+/// Contract: one result per input text, in order; an empty text gives a neutral result, not an
+/// error.
+#[cfg_attr(not(target_arch = "wasm32"), async_trait::async_trait)]
+#[cfg_attr(target_arch = "wasm32", async_trait::async_trait(?Send))]
+pub trait TextAnalyzer: MaybeSend {
+    /// Analyzes texts for an org (the org selects its catalog gazetteer).
+    async fn analyze(&self, org_id: &str, texts: &[String]) -> Result<Vec<TextAnalysis>>;
+}
+
+/// Sentence embeddings.
+///
+/// Contract: one vector of length [`dim`](Embedder::dim) per text, in order, L2-normalized.
+#[cfg_attr(not(target_arch = "wasm32"), async_trait::async_trait)]
+#[cfg_attr(target_arch = "wasm32", async_trait::async_trait(?Send))]
+pub trait Embedder: MaybeSend {
+    /// Vector length.
+    fn dim(&self) -> usize;
+    /// Embeds texts.
+    async fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>>;
+}
+
+/// A vector with its id and metadata.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VectorRecord {
+    /// Id, unique within the index and namespace.
+    pub id: String,
+    /// Values (length = the index's dimension).
+    pub values: Vec<f32>,
+    /// JSON metadata; `org_id` is always set by the caller.
+    pub metadata: serde_json::Map<String, Value>,
+}
+
+/// A search hit.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VectorMatch {
+    /// Id.
+    pub id: String,
+    /// Similarity (higher is closer).
+    pub score: f32,
+    /// Metadata.
+    pub metadata: serde_json::Map<String, Value>,
+}
+
+/// A vector index with Vectorize-like semantics (string ids, JSON metadata filters).
+///
+/// Contract: `upsert` replaces a record with the same id; `query` never returns deleted ids and
+/// only returns records whose metadata equals every `(key, value)` of `filter`.
+#[cfg_attr(not(target_arch = "wasm32"), async_trait::async_trait)]
+#[cfg_attr(target_arch = "wasm32", async_trait::async_trait(?Send))]
+pub trait VectorIndex: MaybeSend {
+    /// Inserts or replaces records.
+    async fn upsert(&self, records: Vec<VectorRecord>) -> Result<()>;
+    /// Deletes records by id.
+    async fn delete(&self, ids: &[String]) -> Result<()>;
+    /// Top-`k` records by similarity matching the equality filter.
+    async fn query(&self, vector: &[f32], k: usize, filter: &serde_json::Map<String, Value>) -> Result<Vec<VectorMatch>>;
+    /// Number of live records.
+    async fn count(&self) -> Result<usize>;
+}
+
+/// An RGB frame (8 bits per channel, row-major, no padding).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Frame {
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+    /// Frame time.
+    pub timestamp: Millis,
+    /// `width * height * 3` bytes.
+    pub rgb: Vec<u8>,
+}
+
+/// A box in pixel coordinates.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct BoundingBox {
+    /// Left.
+    pub x: f32,
+    /// Top.
+    pub y: f32,
+    /// Width.
+    pub w: f32,
+    /// Height.
+    pub h: f32,
+    /// Detector confidence in [0, 1].
+    pub score: f32,
+}
+
+/// What a [`FrameAnalyzer`] found in a frame.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct FrameAnalysis {
+    /// Faces (to be masked before anything is stored).
+    pub faces: Vec<BoundingBox>,
+    /// People.
+    pub people: Vec<BoundingBox>,
+}
+
+/// A source of frames (video file, stream, image folder).
+///
+/// Contract: frames in time order; `Ok(None)` at the end of a finite source; a stream that
+/// stalls reports `Unavailable` instead of blocking forever.
+#[cfg_attr(not(target_arch = "wasm32"), async_trait::async_trait)]
+#[cfg_attr(target_arch = "wasm32", async_trait::async_trait(?Send))]
+pub trait FrameSource: MaybeSend {
+    /// The next frame.
+    async fn next_frame(&mut self) -> Result<Option<Frame>>;
+}
+
+/// Face and person detection on frames.
+///
+/// Contract: boxes are in the frame's pixel coordinates; an empty analysis means nothing found.
+#[cfg_attr(not(target_arch = "wasm32"), async_trait::async_trait)]
+#[cfg_attr(target_arch = "wasm32", async_trait::async_trait(?Send))]
+pub trait FrameAnalyzer: MaybeSend {
+    /// Analyzes one frame.
+    async fn analyze(&self, frame: &Frame) -> Result<FrameAnalysis>;
+}

@@ -1,0 +1,1 @@
+//! Privacy rules: find and scrub PII in every string of an event. (Being written.)

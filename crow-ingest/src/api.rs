@@ -1,0 +1,216 @@
+//! The first read API, `GET /api/v1/...`, scoped to the org of a secret API key.
+//!
+//! | route | answer |
+//! |---|---|
+//! | `GET /api/v1/interactions?limit&cursor&type&name&since&until&session_id&person_id` | `{"data": [Interaction], "next_cursor": string or null}`, newest first |
+//! | `GET /api/v1/interactions/{id}` | one Interaction (`id` is the client-supplied event id) |
+//! | `GET /api/v1/sessions?limit&cursor&since&person_id` | `{"data": [Session], "next_cursor": ...}`, newest first |
+//! | `GET /api/v1/sessions/{id}` | one Session |
+//!
+//! Authentication: `Authorization: Bearer <api_key>`. A missing or unknown key, and a public
+//! write key (which may only ingest), get `401`. Another org's ids answer `404`, exactly like ids
+//! that do not exist. Timestamps in answers are RFC 3339 strings; `since`/`until` take RFC 3339
+//! or milliseconds since the epoch. Errors are RFC 9457 `application/problem+json`.
+
+use serde_json::{Map, Value, json};
+
+use crate::http::{HttpRequest, HttpResponse};
+use crow_core::model::{EventType, KeyKind};
+use crow_core::ports::{AccountStore, EventStore, InteractionQuery, SessionQuery};
+use crow_core::time::{format_millis, parse_timestamp};
+
+/// Path prefix of the API.
+pub const PREFIX: &str = "/api/v1/";
+
+/// True when the request is for the read API (and not an ingest route).
+pub fn is_api_route(path: &str) -> bool {
+    path.starts_with("/api/v1/interactions") || path.starts_with("/api/v1/sessions")
+}
+
+/// Handles a read-API request. Returns `None` when the path is not an API route.
+pub async fn handle<S: EventStore + AccountStore>(store: &S, req: &HttpRequest) -> Option<HttpResponse> {
+    if !is_api_route(&req.path) {
+        return None;
+    }
+    Some(match route(store, req).await {
+        Ok(resp) => resp,
+        Err(resp) => resp,
+    })
+}
+
+async fn route<S: EventStore + AccountStore>(store: &S, req: &HttpRequest) -> Result<HttpResponse, HttpResponse> {
+    if req.method != "GET" && req.method != "HEAD" {
+        return Err(HttpResponse::problem(
+            405,
+            "method-not-allowed",
+            "Method not allowed",
+            format!("{} is not allowed on {}; the read API answers GET", req.method, req.path),
+            None,
+        )
+        .with_header("allow", "GET, HEAD"));
+    }
+    let org = authenticate(store, req).await?;
+    let rest = req.path.trim_start_matches(PREFIX).trim_end_matches('/');
+    let mut parts = rest.splitn(2, '/');
+    let collection = parts.next().unwrap_or("");
+    let id = parts.next().map(percent_decode);
+    match (collection, id) {
+        ("interactions", None) => {
+            let q = interaction_query(req)?;
+            let page = store.list_interactions(&org, &q).await.map_err(backend)?;
+            let data: Vec<Value> = page.data.iter().map(render).collect();
+            Ok(HttpResponse::json(200, &json!({"data": data, "next_cursor": page.next_cursor})))
+        }
+        ("interactions", Some(id)) => {
+            let found = store.get_interactions(&org, std::slice::from_ref(&id)).await.map_err(backend)?;
+            match found.first() {
+                Some(e) => Ok(HttpResponse::json(200, &render(e))),
+                None => Err(not_found("interaction", &id)),
+            }
+        }
+        ("sessions", None) => {
+            let q = session_query(req)?;
+            let page = store.list_sessions(&org, &q).await.map_err(backend)?;
+            let data: Vec<Value> = page.data.iter().map(render).collect();
+            Ok(HttpResponse::json(200, &json!({"data": data, "next_cursor": page.next_cursor})))
+        }
+        ("sessions", Some(id)) => match store.get_session(&org, &id).await.map_err(backend)? {
+            Some(s) => Ok(HttpResponse::json(200, &render(&s))),
+            None => Err(not_found("session", &id)),
+        },
+        _ => Err(HttpResponse::problem(404, "not-found", "Not found", format!("no route {}", req.path), None)),
+    }
+}
+
+/// Resolves the bearer key to its org; only secret keys may read.
+async fn authenticate<S: AccountStore>(store: &S, req: &HttpRequest) -> Result<String, HttpResponse> {
+    let unauthorized = |detail: &str| {
+        HttpResponse::problem(401, "unauthorized", "Unauthorized", detail, None)
+            .with_header("www-authenticate", "Bearer realm=\"crow\"")
+    };
+    let key = req
+        .header("authorization")
+        .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
+        .map(str::trim)
+        .ok_or_else(|| unauthorized("send the org's secret API key as `Authorization: Bearer <api_key>`"))?;
+    match store.authenticate(key).await.map_err(backend)? {
+        Some(grant) if grant.kind == KeyKind::Secret => Ok(grant.org_id),
+        Some(_) => Err(unauthorized(
+            "a public write key can only ingest events; reading needs the secret API key",
+        )),
+        None => Err(unauthorized("unknown or revoked API key")),
+    }
+}
+
+fn interaction_query(req: &HttpRequest) -> Result<InteractionQuery, HttpResponse> {
+    let event_type = match req.query_param("type") {
+        Some(t) => Some(EventType::parse(&t).filter(|_| t.len() > 1).ok_or_else(|| {
+            bad_param(
+                "type",
+                &format!("unknown type {t:?}; expected page, track, identify, screen, group or alias"),
+            )
+        })?),
+        None => None,
+    };
+    Ok(InteractionQuery {
+        limit: limit(req)?,
+        cursor: req.query_param("cursor"),
+        event_type,
+        name: req.query_param("name"),
+        since: time_param(req, "since")?,
+        until: time_param(req, "until")?,
+        session_id: req.query_param("session_id"),
+        person_id: req.query_param("person_id"),
+    })
+}
+
+fn session_query(req: &HttpRequest) -> Result<SessionQuery, HttpResponse> {
+    Ok(SessionQuery {
+        limit: limit(req)?,
+        cursor: req.query_param("cursor"),
+        since: time_param(req, "since")?,
+        person_id: req.query_param("person_id"),
+    })
+}
+
+fn limit(req: &HttpRequest) -> Result<u32, HttpResponse> {
+    match req.query_param("limit") {
+        None => Ok(50),
+        Some(s) => match s.parse::<u32>() {
+            Ok(n) if (1..=1000).contains(&n) => Ok(n),
+            _ => Err(bad_param("limit", "must be an integer from 1 to 1000")),
+        },
+    }
+}
+
+fn time_param(req: &HttpRequest, name: &str) -> Result<Option<i64>, HttpResponse> {
+    match req.query_param(name) {
+        None => Ok(None),
+        Some(s) => parse_timestamp(&s)
+            .map(Some)
+            .ok_or_else(|| bad_param(name, "must be an RFC 3339 time or milliseconds since the epoch")),
+    }
+}
+
+fn bad_param(name: &str, reason: &str) -> HttpResponse {
+    HttpResponse::problem(
+        400,
+        "invalid-parameter",
+        "Invalid query parameter",
+        format!("{name}: {reason}"),
+        Some(json!({"errors": [{"field": name, "reason": reason}]})),
+    )
+}
+
+fn not_found(what: &str, id: &str) -> HttpResponse {
+    HttpResponse::problem(404, "not-found", "Not found", format!("no {what} with id {id:?}"), None)
+}
+
+fn backend(e: crow_core::Error) -> HttpResponse {
+    if e.is_client_error() {
+        return HttpResponse::problem(400, "invalid-request", "Invalid request", e.to_string(), None);
+    }
+    tracing::error!(error = %e, "read API backend failure");
+    HttpResponse::problem(
+        503,
+        "unavailable",
+        "Storage unavailable",
+        "the store could not answer; retry shortly",
+        None,
+    )
+    .with_header("retry-after", "1")
+}
+
+fn percent_decode(s: &str) -> String {
+    form_urlencoded::parse(format!("x={s}").as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default()
+}
+
+/// Timestamp fields rendered as RFC 3339 in answers.
+const TIME_FIELDS: [&str; 6] = [
+    "timestamp",
+    "original_timestamp",
+    "sent_at",
+    "received_at",
+    "started_at",
+    "ended_at",
+];
+
+/// Serializes a model value for the API, with RFC 3339 timestamps.
+pub fn render<T: serde::Serialize>(item: &T) -> Value {
+    let mut v = serde_json::to_value(item).unwrap_or(Value::Null);
+    if let Value::Object(map) = &mut v {
+        iso_times(map);
+    }
+    v
+}
+
+fn iso_times(map: &mut Map<String, Value>) {
+    for f in TIME_FIELDS {
+        if let Some(ms) = map.get(f).and_then(Value::as_i64) {
+            map.insert(f.to_owned(), Value::String(format_millis(ms)));
+        }
+    }
+}

@@ -1,0 +1,22 @@
+//! Payloads of the jobs that ingest enqueues for the workflows.
+
+use serde::{Deserialize, Serialize};
+
+/// Job kind on the `interaction` queue: run `process-interaction` over a stored batch.
+pub const PROCESS_INTERACTION: &str = "interaction";
+/// Job kind on the `processing` queue: copy a stored (scrubbed) batch to the object store.
+pub const ARCHIVE_BATCH: &str = "archive-batch";
+
+/// A batch of stored interactions, referenced by id (the events themselves are already durable
+/// in the event store, scrubbed).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InteractionBatch {
+    /// Org.
+    pub org_id: String,
+    /// Batch id, unique per accepted request (derived from its event ids).
+    pub batch_id: String,
+    /// Ids of the events of the batch that were accepted.
+    pub event_ids: Vec<String>,
+    /// When the batch was received.
+    pub received_at: i64,
+}

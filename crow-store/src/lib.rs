@@ -1,0 +1,1 @@
+//! crow-store

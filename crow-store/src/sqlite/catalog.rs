@@ -1,0 +1,114 @@
+//! [`CatalogStore`] over SQLite: `products`, unique by `(org_id, sku)`, and `categories`.
+
+use crow_core::model::Product;
+use crow_core::ports::{CatalogStore, Page};
+use rusqlite::{Connection, params};
+
+use super::{SqliteStore, clamp_limit, hex_decode, hex_encode};
+use crate::error::StoreError;
+
+/// Inserts or updates products; counts rows inserted or whose content changed (`updated_at`
+/// alone is not a change: an unchanged product keeps its stored row, `updated_at` included).
+fn upsert(conn: &Connection, org_id: &str, products: &[Product]) -> Result<usize, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "INSERT INTO products (org_id, sku, id, name, brand, category, price_cents, currency, url, description, \
+         updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) \
+         ON CONFLICT (org_id, sku) DO UPDATE SET id = excluded.id, name = excluded.name, brand = excluded.brand, \
+         category = excluded.category, price_cents = excluded.price_cents, currency = excluded.currency, \
+         url = excluded.url, description = excluded.description, updated_at = excluded.updated_at \
+         WHERE products.id IS NOT excluded.id OR products.name IS NOT excluded.name \
+         OR products.brand IS NOT excluded.brand OR products.category IS NOT excluded.category \
+         OR products.price_cents IS NOT excluded.price_cents OR products.currency IS NOT excluded.currency \
+         OR products.url IS NOT excluded.url OR products.description IS NOT excluded.description",
+    )?;
+    let mut category = conn.prepare_cached(
+        "INSERT OR IGNORE INTO categories (org_id, name, created_at) VALUES (?1, ?2, ?3)",
+    )?;
+    let mut changed = 0;
+    for p in products {
+        changed += stmt.execute(params![
+            org_id,
+            p.sku,
+            p.id,
+            p.name,
+            p.brand,
+            p.category,
+            p.price_cents,
+            p.currency,
+            p.url,
+            p.description,
+            p.updated_at,
+        ])?;
+        if let Some(c) = &p.category {
+            category.execute(params![org_id, c, p.updated_at])?;
+        }
+    }
+    Ok(changed)
+}
+
+#[async_trait::async_trait]
+impl CatalogStore for SqliteStore {
+    async fn upsert_products(&self, org_id: &str, products: &[Product]) -> crow_core::Result<usize> {
+        if products.is_empty() {
+            return Ok(0);
+        }
+        for (i, p) in products.iter().enumerate() {
+            if p.sku.is_empty() {
+                return Err(StoreError::invalid(format!("products[{i}].sku"), "empty sku").into());
+            }
+            if p.org_id != org_id {
+                return Err(StoreError::invalid(
+                    format!("products[{i}].org_id"),
+                    format!("product of org {:?} upserted into org {org_id:?}", p.org_id),
+                )
+                .into());
+            }
+        }
+        let org = org_id.to_owned();
+        let products = products.to_vec();
+        Ok(self
+            .write(products.len(), move |conn| upsert(conn, &org, &products))
+            .await?)
+    }
+
+    async fn list_products(&self, org_id: &str, limit: u32, cursor: Option<&str>) -> crow_core::Result<Page<Product>> {
+        let limit = clamp_limit(limit);
+        let after = match cursor {
+            Some(c) => Some(hex_decode(c).ok_or_else(|| StoreError::invalid("cursor", "not a cursor returned by this store"))?),
+            None => None,
+        };
+        let org = org_id.to_owned();
+        Ok(self
+            .read(move |conn| {
+                let mut stmt = conn.prepare_cached(
+                    "SELECT id, org_id, sku, name, brand, category, price_cents, currency, url, description, updated_at \
+                     FROM products WHERE org_id = ?1 AND (?2 IS NULL OR sku > ?2) ORDER BY sku LIMIT ?3",
+                )?;
+                let mut data = stmt
+                    .query_map(params![org, after, limit as i64 + 1], |r| {
+                        Ok(Product {
+                            id: r.get(0)?,
+                            org_id: r.get(1)?,
+                            sku: r.get(2)?,
+                            name: r.get(3)?,
+                            brand: r.get(4)?,
+                            category: r.get(5)?,
+                            price_cents: r.get(6)?,
+                            currency: r.get(7)?,
+                            url: r.get(8)?,
+                            description: r.get(9)?,
+                            updated_at: r.get(10)?,
+                        })
+                    })?
+                    .collect::<Result<Vec<_>, _>>()?;
+                let next_cursor = if data.len() > limit {
+                    data.truncate(limit);
+                    data.last().map(|p| hex_encode(&p.sku))
+                } else {
+                    None
+                };
+                Ok(Page { data, next_cursor })
+            })
+            .await?)
+    }
+}

@@ -1,0 +1,301 @@
+//! `crow`: the command-line shell of CROW.
+
+mod demo;
+
+use std::io::BufRead as _;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, Result, bail};
+use clap::{Parser, Subcommand};
+use crow_core::ports::{AccountStore, CatalogStore};
+use crow_server::{Backends, Server, ServerConfig, now_millis};
+use crow_store::Durability;
+
+/// CROW — customer-interaction intelligence on embedded defaults.
+///
+/// Everything lives in one data directory (SQLite database + object store), `./crow-data`
+/// unless `--data` or CROW_DATA says otherwise.
+///
+/// First steps:
+///
+///   crow demo                      simulate a shop's visitors and print a report
+///
+///   crow org create "Acme"         create an org; prints its write key and secret API key
+///
+///   crow serve                     serve the ingest endpoints and the API on 127.0.0.1:8787
+///
+///   crow ingest events.jsonl --org ORG_ID
+///
+///   crow products import catalog.csv --org ORG_ID
+#[derive(Debug, Parser)]
+#[command(name = "crow", version, verbatim_doc_comment, propagate_version = true)]
+struct Cli {
+    /// Data directory (SQLite database and object store).
+    #[arg(long, global = true, env = "CROW_DATA", default_value = "./crow-data")]
+    data: PathBuf,
+    /// Log filter for stderr, e.g. `info`, `debug`, `crow_server=debug`.
+    #[arg(long, global = true, env = "CROW_LOG", default_value = "warn")]
+    log: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Manage organizations.
+    #[command(subcommand)]
+    Org(OrgCommand),
+    /// Serve the ingest endpoints (CROW, Segment, PostHog), the read API, /healthz and /metrics.
+    ///
+    /// Endpoints: POST /api/v1/events (CROW SDK), POST /v1/batch|track|identify|page|screen|group|alias
+    /// (Segment), POST /batch/ /capture/ /e/ /i/v0/e/ (PostHog), GET /api/v1/interactions,
+    /// GET /api/v1/interactions/{id}, GET /api/v1/sessions (Authorization: Bearer <api_key>),
+    /// GET /healthz, GET /metrics (Prometheus text).
+    Serve {
+        /// Listen address.
+        #[arg(long, env = "CROW_ADDR", default_value = "127.0.0.1:8787")]
+        addr: SocketAddr,
+        /// `normal`: survives a crash of the process (SQLite WAL, synchronous=NORMAL);
+        /// `full`: also survives power loss (synchronous=FULL), slower.
+        #[arg(long, env = "CROW_DURABILITY", default_value = "normal")]
+        durability: DurabilityArg,
+        /// Do not run the workflow worker in this process.
+        #[arg(long)]
+        no_worker: bool,
+        /// Trust X-Forwarded-For / CF-Connecting-IP (only behind your own proxy).
+        #[arg(long, env = "CROW_TRUST_PROXY")]
+        trust_proxy: bool,
+    },
+    /// Bulk-import events from a JSON Lines file (one Segment-spec or CROW event per line).
+    Ingest {
+        /// The file (`-` for standard input).
+        file: PathBuf,
+        /// Org to import into.
+        #[arg(long)]
+        org: String,
+    },
+    /// Manage the product catalog.
+    #[command(subcommand)]
+    Products(ProductsCommand),
+    /// Run CROW's main job end to end on embedded defaults and print a report.
+    Demo(demo::DemoArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum OrgCommand {
+    /// Create an org. Prints org_id, write_key (public, ingest only) and api_key (secret, shown once).
+    Create {
+        /// Display name.
+        name: String,
+        /// Print exactly {"org_id", "write_key", "api_key"} as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List orgs.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ProductsCommand {
+    /// Import a catalog: CSV with a header row, a JSON array, or JSON Lines. Columns: sku, name,
+    /// brand, category, price, currency, url, description (sku and name required).
+    Import {
+        /// The file (`.csv` is read as CSV, anything else as JSON).
+        file: PathBuf,
+        /// Org to import into.
+        #[arg(long)]
+        org: String,
+        /// Print the outcome as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum DurabilityArg {
+    Normal,
+    Full,
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let filter = tracing_subscriber::EnvFilter::try_new(&cli.log).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn backends(data: &Path) -> Result<Backends> {
+    Backends::open(&ServerConfig::new(data, "127.0.0.1:0".parse()?))
+        .with_context(|| format!("opening the data directory {}", data.display()))
+}
+
+async fn require_org(b: &Backends, org: &str) -> Result<()> {
+    if b.store().get_org(org).await?.is_none() {
+        bail!("no org {org:?} in this data directory; `crow org list` shows the orgs, `crow org create NAME` makes one");
+    }
+    Ok(())
+}
+
+async fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Org(OrgCommand::Create { name, json }) => {
+            if name.trim().is_empty() {
+                bail!("the org name must not be empty");
+            }
+            let b = backends(&cli.data)?;
+            let creds = b.store().create_org(name.trim(), now_millis()).await?;
+            if json {
+                println!("{}", serde_json::to_string(&creds)?);
+            } else {
+                println!("org_id     {}", creds.org_id);
+                println!("write_key  {}   (public: put it in your website snippet; can only ingest)", creds.write_key);
+                println!("api_key    {}   (secret: shown once, stored hashed; reads your data)", creds.api_key);
+            }
+        }
+        Command::Org(OrgCommand::List { json }) => {
+            let b = backends(&cli.data)?;
+            let orgs = b.store().list_orgs().await?;
+            if json {
+                println!("{}", serde_json::to_string(&orgs)?);
+            } else {
+                for o in orgs {
+                    println!("{}  {}  created {}", o.id, o.name, crow_core::time::format_millis(o.created_at));
+                }
+            }
+        }
+        Command::Serve { addr, durability, no_worker, trust_proxy } => {
+            let mut config = ServerConfig::new(&cli.data, addr);
+            config.durability = match durability {
+                DurabilityArg::Normal => Durability::Normal,
+                DurabilityArg::Full => Durability::Full,
+            };
+            config.run_worker = !no_worker;
+            config.ingest.trust_proxy_headers = trust_proxy;
+            let server = Server::start(config).await?;
+            eprintln!("crow: listening on http://{} (data: {})", server.addr(), cli.data.display());
+            server.wait().await?;
+        }
+        Command::Ingest { file, org } => {
+            let b = backends(&cli.data)?;
+            require_org(&b, &org).await?;
+            import_events(&b, &file, &org).await?;
+        }
+        Command::Products(ProductsCommand::Import { file, org, json }) => {
+            let b = backends(&cli.data)?;
+            require_org(&b, &org).await?;
+            let bytes = std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+            let format = crow_ingest::catalog::Format::from_path(&file.to_string_lossy());
+            let parsed = crow_ingest::catalog::parse(&org, &bytes, format, now_millis());
+            let changed = b.store().upsert_products(&org, &parsed.products).await?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({"imported": parsed.products.len(), "changed": changed, "errors": parsed.errors})
+                );
+            } else {
+                for e in &parsed.errors {
+                    eprintln!("row {}: {}: {}", e.row, e.field, e.reason);
+                }
+                println!(
+                    "{} products read, {changed} new or changed, {} rows skipped",
+                    parsed.products.len(),
+                    parsed.errors.len()
+                );
+            }
+            if parsed.products.is_empty() && !parsed.errors.is_empty() {
+                bail!("no product could be imported");
+            }
+        }
+        Command::Demo(args) => demo::run(&cli.data, &args).await?,
+    }
+    Ok(())
+}
+
+/// Reads JSON Lines and imports them in batches through the same validation and scrubbing as
+/// the HTTP endpoints.
+async fn import_events(b: &Backends, file: &Path, org: &str) -> Result<()> {
+    let (reader, total): (Box<dyn std::io::BufRead>, u64) = if file == Path::new("-") {
+        (Box::new(std::io::BufReader::new(std::io::stdin())), 0)
+    } else {
+        let f = std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?;
+        let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+        (Box::new(std::io::BufReader::new(f)), len)
+    };
+    let bar = indicatif::ProgressBar::new(total);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} {bytes}/{total_bytes} {wide_bar} {msg}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let (mut accepted, mut duplicates, mut rejected) = (0u64, 0u64, 0u64);
+    let mut batch = Vec::with_capacity(500);
+    let mut lines: Vec<usize> = Vec::with_capacity(500);
+    let mut line_no = 0usize;
+    let mut flush = async |batch: &mut Vec<serde_json::Value>, lines: &mut Vec<usize>| -> Result<()> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let out = b.ingest.import(org, std::mem::take(batch), now_millis()).await?;
+        accepted += out.accepted;
+        duplicates += out.duplicates;
+        for r in &out.rejected {
+            rejected += 1;
+            let line = lines.get(r.index).copied().unwrap_or(0);
+            bar.suspend(|| eprintln!("line {line}: {}: {}", r.field, r.reason));
+        }
+        lines.clear();
+        Ok(())
+    };
+    for line in reader.lines() {
+        let line = line.context("reading the input")?;
+        line_no += 1;
+        bar.inc(line.len() as u64 + 1);
+        if line.trim().is_empty() {
+            continue;
+        }
+        match serde_json::from_str::<serde_json::Value>(&line) {
+            Ok(v) => {
+                batch.push(v);
+                lines.push(line_no);
+            }
+            Err(e) => {
+                rejected += 1;
+                bar.suspend(|| eprintln!("line {line_no}: invalid JSON: {e}"));
+                continue;
+            }
+        }
+        if batch.len() >= 500 {
+            flush(&mut batch, &mut lines).await?;
+        }
+    }
+    flush(&mut batch, &mut lines).await?;
+    bar.finish_and_clear();
+    // Run the workflows (sessions, identity, archive) for what was imported.
+    let mut processed = 0;
+    loop {
+        let n = b.work_once(64).await;
+        if n == 0 {
+            break;
+        }
+        processed += n;
+    }
+    println!("{accepted} events stored, {duplicates} duplicates skipped, {rejected} rejected; {processed} workflow jobs run");
+    Ok(())
+}

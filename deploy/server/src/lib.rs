@@ -1,0 +1,397 @@
+//! # crow-server
+//!
+//! CROW's native HTTP server: a thin axum shell. Every request is turned into a plain
+//! [`HttpRequest`] and handed to crow-ingest (the ingest endpoints and the read API), the same
+//! functions the Cloudflare Worker calls; this crate only adds `/healthz`, `/metrics`, the
+//! background worker that drains the durable queues into the workflows, and graceful shutdown.
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), crow_server::ServerError> {
+//! let config = crow_server::ServerConfig::new("./crow-data", "127.0.0.1:8787".parse().unwrap());
+//! let server = crow_server::Server::start(config).await?;
+//! println!("listening on http://{}", server.addr());
+//! server.wait().await
+//! # }
+//! ```
+#![warn(missing_docs)]
+
+pub mod metrics;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderName, HeaderValue, Request, Response, StatusCode};
+use crow_core::ports::{JobQueue, queues};
+use crow_ingest::http::{HttpRequest, HttpResponse};
+use crow_ingest::ingest::{IngestConfig, IngestService};
+use crow_store::{Durability, LocalBlobStore, SqliteStore, StoreConfig};
+use serde::{Deserialize, Serialize};
+use tokio::sync::{Notify, watch};
+
+pub use metrics::Metrics;
+
+/// Errors of the server shell.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServerError {
+    /// Opening the store failed.
+    #[error("cannot open the data directory {path}: {source}")]
+    Store {
+        /// Data directory.
+        path: PathBuf,
+        /// Cause.
+        source: crow_store::StoreError,
+    },
+    /// Binding the listening socket failed.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// Address.
+        addr: SocketAddr,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// The server failed while running.
+    #[error("server failed: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Server configuration. Layered by the CLI: defaults, then a file, then `CROW_*` variables.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ServerConfig {
+    /// Data directory (SQLite database and object store).
+    pub data_dir: PathBuf,
+    /// Listen address.
+    pub addr: SocketAddr,
+    /// `normal` (survives a crash of the process) or `full` (survives power loss).
+    pub durability: Durability,
+    /// Ingest limits and CORS.
+    pub ingest: IngestConfig,
+    /// Workflow worker: maximum jobs per reservation.
+    pub worker_batch: usize,
+    /// Workflow worker: idle poll interval in milliseconds.
+    pub worker_poll_ms: u64,
+    /// Run the workflow worker in this process.
+    pub run_worker: bool,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            data_dir: PathBuf::from("./crow-data"),
+            addr: SocketAddr::from(([127, 0, 0, 1], 8787)),
+            durability: Durability::Normal,
+            ingest: IngestConfig::default(),
+            worker_batch: 16,
+            worker_poll_ms: 200,
+            run_worker: true,
+        }
+    }
+}
+
+impl ServerConfig {
+    /// Defaults with a data directory and an address.
+    pub fn new(data_dir: impl Into<PathBuf>, addr: SocketAddr) -> Self {
+        ServerConfig {
+            data_dir: data_dir.into(),
+            addr,
+            ..ServerConfig::default()
+        }
+    }
+}
+
+/// The backends the server runs on.
+#[derive(Debug)]
+pub struct Backends {
+    /// Ingest service (owns the SQLite store).
+    pub ingest: IngestService<SqliteStore>,
+    /// Object store.
+    pub blobs: LocalBlobStore,
+    /// Metrics.
+    pub metrics: Metrics,
+    /// Wakes the worker when new jobs were enqueued.
+    pub wake: Notify,
+}
+
+impl Backends {
+    /// Opens the store and object store under the data directory.
+    pub fn open(config: &ServerConfig) -> Result<Self, ServerError> {
+        let store_err = |source| ServerError::Store {
+            path: config.data_dir.clone(),
+            source,
+        };
+        let store = SqliteStore::open(
+            &config.data_dir,
+            StoreConfig {
+                durability: config.durability,
+                ..StoreConfig::default()
+            },
+        )
+        .map_err(store_err)?;
+        let blobs = LocalBlobStore::new(&config.data_dir.join("objects")).map_err(store_err)?;
+        Ok(Backends {
+            ingest: IngestService::new(store, config.ingest.clone()),
+            blobs,
+            metrics: Metrics::default(),
+            wake: Notify::new(),
+        })
+    }
+
+    /// The SQLite store.
+    pub fn store(&self) -> &SqliteStore {
+        self.ingest.store()
+    }
+
+    /// Handles one plain request: ingest routes, the read API, health and metrics.
+    pub async fn handle(&self, req: &HttpRequest) -> (HttpResponse, &'static str) {
+        let now = now_millis();
+        if IngestService::<SqliteStore>::is_ingest_route(&req.method, &req.path) {
+            let (resp, report) = self.ingest.handle(req, now).await;
+            self.metrics.record_ingest(&report);
+            if report.accepted > 0 {
+                self.wake.notify_one();
+            }
+            return (resp, "ingest");
+        }
+        if let Some(resp) = crow_ingest::api::handle(self.store(), req).await {
+            return (resp, "api");
+        }
+        match (req.method.as_str(), req.path.as_str()) {
+            ("GET" | "HEAD", "/healthz") => (HttpResponse::json(200, &serde_json::json!({"status": "ok"})), "healthz"),
+            ("GET", "/metrics") => {
+                let mut depths = Vec::new();
+                for q in queues::ALL {
+                    if let Ok(d) = self.store().depth(q).await {
+                        depths.push((q, d));
+                    }
+                }
+                let text = self.metrics.render(&depths, self.store().commit_count());
+                (
+                    HttpResponse {
+                        status: 200,
+                        headers: vec![("content-type".into(), "text/plain; version=0.0.4".into())],
+                        body: text.into_bytes(),
+                    },
+                    "metrics",
+                )
+            }
+            _ => (
+                HttpResponse::problem(404, "not-found", "Not found", format!("no route {} {}", req.method, req.path), None),
+                "other",
+            ),
+        }
+    }
+
+    /// Drains the queues once; returns how many jobs were handled.
+    pub async fn work_once(&self, max: usize) -> usize {
+        let mut handled = 0;
+        for queue in [queues::INTERACTION, queues::PROCESSING] {
+            let jitter = rand::random::<f64>();
+            match crow_ingest::workflows::trigger::run_once(
+                &crow_ingest::workflows::PortRefs {
+                    events: self.store(),
+                    queue: self.store(),
+                    steps: self.store(),
+                    blobs: &self.blobs,
+                },
+                queue,
+                max,
+                now_millis(),
+                jitter,
+            )
+            .await
+            {
+                Ok(report) => {
+                    self.metrics
+                        .record_jobs(report.processed as u64, report.failed as u64, report.dead as u64);
+                    handled += report.processed + report.failed;
+                }
+                Err(e) => tracing::warn!(queue, error = %e, "worker tick failed"),
+            }
+        }
+        handled
+    }
+}
+
+/// Milliseconds since the Unix epoch, by this machine's clock.
+pub fn now_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// A running server.
+#[derive(Debug)]
+pub struct Server {
+    addr: SocketAddr,
+    backends: Arc<Backends>,
+    shutdown: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<Result<(), ServerError>>,
+    worker: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Server {
+    /// Opens the backends, binds the address (port 0 picks a free port) and starts serving and
+    /// working in the background.
+    pub async fn start(config: ServerConfig) -> Result<Server, ServerError> {
+        let backends = Arc::new(Backends::open(&config)?);
+        let listener = tokio::net::TcpListener::bind(config.addr)
+            .await
+            .map_err(|source| ServerError::Bind {
+                addr: config.addr,
+                source,
+            })?;
+        let addr = listener.local_addr()?;
+        let (shutdown, mut rx) = watch::channel(false);
+        let app = axum::Router::new()
+            .fallback(dispatch)
+            .with_state(backends.clone())
+            .into_make_service_with_connect_info::<SocketAddr>();
+        let task = tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    let _ = rx.wait_for(|s| *s).await;
+                })
+                .await
+                .map_err(ServerError::Io)
+        });
+        let worker = config.run_worker.then(|| {
+            let backends = backends.clone();
+            let mut rx = shutdown.subscribe();
+            let poll = Duration::from_millis(config.worker_poll_ms.max(1));
+            let batch = config.worker_batch.max(1);
+            tokio::spawn(async move {
+                loop {
+                    if *rx.borrow() {
+                        break;
+                    }
+                    let handled = backends.work_once(batch).await;
+                    if handled == 0 {
+                        tokio::select! {
+                            _ = backends.wake.notified() => {}
+                            _ = tokio::time::sleep(poll) => {}
+                            _ = rx.changed() => {}
+                        }
+                    }
+                }
+            })
+        });
+        tracing::info!(%addr, data = %config.data_dir.display(), "crow server listening");
+        Ok(Server {
+            addr,
+            backends,
+            shutdown,
+            task,
+            worker,
+        })
+    }
+
+    /// The bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The backends (store, object store, metrics).
+    pub fn backends(&self) -> &Arc<Backends> {
+        &self.backends
+    }
+
+    /// Stops accepting requests, lets in-flight ones finish, stops the worker.
+    pub async fn shutdown(self) -> Result<(), ServerError> {
+        let _ = self.shutdown.send(true);
+        if let Some(w) = self.worker {
+            let _ = w.await;
+        }
+        self.task.await.unwrap_or(Ok(()))
+    }
+
+    /// Serves until Ctrl-C or SIGTERM, then shuts down gracefully.
+    pub async fn wait(self) -> Result<(), ServerError> {
+        shutdown_signal().await;
+        tracing::info!("shutting down");
+        self.shutdown().await
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}
+
+/// Most bytes read from a request body before answering 413 (compressed bodies are capped
+/// again after decompression by crow-ingest).
+const MAX_WIRE_BODY: usize = 2 * 1024 * 1024;
+
+async fn dispatch(
+    State(backends): State<Arc<Backends>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    req: Request<Body>,
+) -> Response<Body> {
+    let started = Instant::now();
+    let (parts, body) = req.into_parts();
+    let body = match axum::body::to_bytes(body, MAX_WIRE_BODY).await {
+        Ok(b) => b.to_vec(),
+        Err(_) => {
+            let resp = HttpResponse::problem(
+                413,
+                "body-too-large",
+                "Request body too large",
+                format!("the request body exceeds {MAX_WIRE_BODY} bytes"),
+                None,
+            );
+            return to_axum(resp);
+        }
+    };
+    let plain = HttpRequest {
+        method: parts.method.as_str().to_owned(),
+        path: parts.uri.path().to_owned(),
+        query: parts.uri.query().map(str::to_owned),
+        headers: parts
+            .headers
+            .iter()
+            .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
+            .collect(),
+        body,
+        peer_ip: Some(peer.ip()),
+    };
+    let (resp, route) = backends.handle(&plain).await;
+    backends
+        .metrics
+        .record_request(route, resp.status, started.elapsed().as_secs_f64());
+    if resp.status >= 500 {
+        tracing::warn!(method = %plain.method, path = %plain.path, status = resp.status, "request failed");
+    } else {
+        tracing::debug!(method = %plain.method, path = %plain.path, status = resp.status, "request");
+    }
+    to_axum(resp)
+}
+
+fn to_axum(resp: HttpResponse) -> Response<Body> {
+    let mut out = Response::new(Body::from(resp.body));
+    *out.status_mut() = StatusCode::from_u16(resp.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let headers = out.headers_mut();
+    for (k, v) in resp.headers {
+        if let (Ok(k), Ok(v)) = (HeaderName::try_from(k), HeaderValue::try_from(v)) {
+            headers.append(k, v);
+        }
+    }
+    out
+}

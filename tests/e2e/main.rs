@@ -1,0 +1,10 @@
+//! End-to-end tests: the real `crow` binary serving over loopback HTTP, real SQLite, real
+//! Segment and PostHog Python clients.
+#![allow(clippy::unwrap_used, missing_docs)]
+
+mod bad_input;
+mod cli;
+mod clients;
+mod crash;
+mod endpoints;
+mod privacy;
