@@ -21,6 +21,7 @@ pub mod model;
 pub mod ports;
 pub mod privacy;
 pub mod time;
+pub mod useragent;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 

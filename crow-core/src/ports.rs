@@ -180,6 +180,9 @@ pub trait AccountStore: MaybeSend {
     async fn list_orgs(&self) -> Result<Vec<Organization>>;
     /// Resolves a presented key (write key or secret API key) to its grant, or `None`.
     async fn authenticate(&self, presented: &str) -> Result<Option<KeyGrant>>;
+    /// The ingest (write) grant of an org, for trusted callers that own the store, such as the
+    /// CLI's bulk import. `None` for an unknown org. Never exposed over HTTP.
+    async fn org_grant(&self, org_id: &str) -> Result<Option<KeyGrant>>;
 }
 
 /// What a valid key grants.

@@ -1,1 +1,2312 @@
 //! In-memory implementations of the ports, for tests and examples (feature `testing`).
+//!
+//! They follow each port's written contract, so a test written against them holds for the
+//! embedded backends (crow-store) and the Worker's too:
+//!
+//! - [`MemoryStore`]: [`EventStore`], [`AccountStore`], [`CatalogStore`], [`JobQueue`] and
+//!   [`WorkflowStore`] on one struct (like crow-store's SQLite store), behind one lock, so
+//!   `append` and its follow-up jobs commit together.
+//! - [`MemoryBlobStore`]: [`BlobStore`] over a sorted map.
+//! - [`FakeTextAnalyzer`]: [`TextAnalyzer`] with a tiny word list and `@handle` entities.
+//! - [`HashEmbedder`]: [`Embedder`] by hashed bag of words, L2-normalized.
+//! - [`BruteForceIndex`]: [`VectorIndex`] by exhaustive cosine similarity.
+//! - [`VecFrameSource`] and [`FixedFrameAnalyzer`]: [`FrameSource`] and [`FrameAnalyzer`].
+//!
+//! Everything is std only (a [`Mutex`] per struct) and deterministic, and compiles for
+//! `wasm32-unknown-unknown`. Durability is trivially "until the value is dropped".
+//!
+//! ```
+//! use crow_core::model::{EventType, Interaction};
+//! use crow_core::ports::{EventStore, InteractionQuery};
+//! use crow_core::testing::MemoryStore;
+//!
+//! # futures::executor::block_on(async {
+//! let store = MemoryStore::new();
+//! let ev = Interaction {
+//!     id: "e1".into(), org_id: "org_a".into(), event_type: EventType::Page, name: None,
+//!     anonymous_id: Some("anon".into()), user_id: None, session_id: None, group_id: None,
+//!     previous_id: None, properties: Default::default(), traits: Default::default(),
+//!     context: Default::default(), timestamp: 1_000, original_timestamp: None, sent_at: None,
+//!     received_at: 1_000, source: Default::default(), is_bot: false, pii_scrubbed: 0,
+//!     person_id: None, referrer_class: None,
+//! };
+//! let first = store.append("org_a", vec![ev.clone()], vec![]).await.unwrap();
+//! let again = store.append("org_a", vec![ev], vec![]).await.unwrap();
+//! assert_eq!((first.inserted, again.duplicates), (1, 1));
+//! let page = store.list_interactions("org_a", &InteractionQuery { limit: 10, ..Default::default() }).await.unwrap();
+//! assert_eq!(page.data.len(), 1);
+//! # });
+//! ```
+
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::sync::{Mutex, MutexGuard};
+
+use serde_json::{Map, Value};
+
+use crate::keys::{self, NewOrgKeys};
+use crate::model::*;
+use crate::ports::*;
+use crate::{Error, Result};
+
+/// Locks a mutex, ignoring poisoning (a panicking test must not hide the state from others).
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Clamps a page size as the ports document: `1..=1000`.
+fn clamp_limit(limit: u32) -> usize {
+    limit.clamp(1, 1000) as usize
+}
+
+fn bad_cursor() -> Error {
+    Error::invalid("cursor", "malformed cursor")
+}
+
+// ---------------------------------------------------------------------------------------------
+// MemoryStore
+// ---------------------------------------------------------------------------------------------
+
+/// An event with its insertion sequence number (the tie-breaker of "newest first").
+#[derive(Debug, Clone)]
+struct StoredEvent {
+    seq: u64,
+    ev: Interaction,
+}
+
+/// Everything one org owns.
+#[derive(Debug, Default)]
+struct OrgData {
+    events: Vec<StoredEvent>,
+    by_id: HashMap<String, usize>,
+    sessions: HashMap<String, Session>,
+    /// alias id → person id (always a root: never itself an alias).
+    links: HashMap<String, String>,
+    products: BTreeMap<String, Product>,
+}
+
+impl OrgData {
+    /// Follows identity links from `id`; `Some` only when at least one link exists.
+    fn resolve(&self, id: &str) -> Option<String> {
+        let mut cur = self.links.get(id)?;
+        // Links are kept flat, but guard against a cycle anyway.
+        for _ in 0..64 {
+            match self.links.get(cur.as_str()) {
+                Some(next) if next != id => cur = next,
+                _ => break,
+            }
+        }
+        Some(cur.clone())
+    }
+
+    /// The person behind an event: its stitched person, else its user or anonymous id
+    /// resolved through the links.
+    fn person_of(&self, ev: &Interaction) -> Option<String> {
+        if let Some(p) = &ev.person_id {
+            return Some(p.clone());
+        }
+        let hint = ev.person_hint()?;
+        Some(self.resolve(hint).unwrap_or_else(|| hint.to_owned()))
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum JobState {
+    Ready,
+    InFlight,
+    Dead,
+}
+
+#[derive(Debug, Clone)]
+struct JobRow {
+    job: Job,
+    state: JobState,
+    available_at: Millis,
+    last_error: Option<String>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    seq: u64,
+    data: HashMap<String, OrgData>,
+    orgs: Vec<(Organization, NewOrgKeys)>,
+    jobs: BTreeMap<i64, JobRow>,
+    next_job_id: i64,
+    runs: HashMap<String, HashMap<String, Value>>,
+    finished_runs: HashSet<String>,
+}
+
+impl Inner {
+    fn enqueue(&mut self, jobs: Vec<NewJob>, now: Millis) {
+        for j in jobs {
+            self.next_job_id += 1;
+            let id = self.next_job_id;
+            self.jobs.insert(
+                id,
+                JobRow {
+                    // No `not_before`: deliverable at once, whatever clock the consumer passes.
+                    available_at: j.not_before.unwrap_or(Millis::MIN),
+                    job: Job {
+                        id,
+                        queue: j.queue,
+                        kind: j.kind,
+                        payload: j.payload,
+                        attempts: 0,
+                        enqueued_at: now,
+                        lease_until: 0,
+                    },
+                    state: JobState::Ready,
+                    last_error: None,
+                },
+            );
+        }
+    }
+}
+
+/// In-memory [`EventStore`], [`AccountStore`], [`CatalogStore`], [`JobQueue`] and
+/// [`WorkflowStore`], all behind one lock.
+///
+/// Notes on choices the contracts leave open (crow-store makes the same ones):
+/// - `append` stores each event under the `org_id` argument (an event's own `org_id` is
+///   overwritten), and enqueues the follow-up jobs in the same critical section, with
+///   `enqueued_at` = the latest `received_at` of the events (0 without events). A job without
+///   `not_before` is deliverable at once.
+/// - `refresh_sessions` deletes the row of a session that has no events left.
+/// - Session aggregates: `started_at`/`ended_at` are the first/last event times; `entry_path`
+///   and `exit_path` the first/last page path (screen name for screens); `referrer`,
+///   `referrer_class`, `campaign` (its [`Campaign::key`]) and `device` come from the first
+///   event; `is_bot` is true when any event is a bot's.
+/// - `traffic_summary` counts sessions (and their referrer classes) by `started_at` in the
+///   range; `top_pages` uses page paths.
+/// - `fail` on a job that is already dead answers `true` and changes nothing; on an unknown
+///   job it is [`Error::NotFound`].
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    inner: Mutex<Inner>,
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The last error recorded by [`JobQueue::fail`] for a job (for tests).
+    pub fn job_error(&self, job_id: i64) -> Option<String> {
+        lock(&self.inner)
+            .jobs
+            .get(&job_id)
+            .and_then(|r| r.last_error.clone())
+    }
+
+    /// True when [`WorkflowStore::finish_run`] was called for the run (for tests).
+    pub fn is_run_finished(&self, run_id: &str) -> bool {
+        lock(&self.inner).finished_runs.contains(run_id)
+    }
+
+    /// Number of stored events of an org (for tests).
+    pub fn event_count(&self, org_id: &str) -> usize {
+        lock(&self.inner)
+            .data
+            .get(org_id)
+            .map_or(0, |d| d.events.len())
+    }
+}
+
+/// Path of a page: `context.page.path`, else the path part of `context.page.url`.
+fn page_path(ev: &Interaction) -> Option<String> {
+    let page = ev.context.page.as_ref()?;
+    if let Some(p) = &page.path {
+        return Some(p.clone());
+    }
+    let url = page.url.as_deref()?;
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let path = rest.find('/').map_or("/", |i| &rest[i..]);
+    let end = path.find(['?', '#']).unwrap_or(path.len());
+    Some(path[..end].to_owned())
+}
+
+/// What a view event shows: the page path for pages, the screen name for screens.
+fn view_path(ev: &Interaction) -> Option<String> {
+    match ev.event_type {
+        EventType::Page => page_path(ev),
+        EventType::Screen => ev.name.clone(),
+        _ => None,
+    }
+}
+
+fn is_view(ev: &Interaction) -> bool {
+    matches!(ev.event_type, EventType::Page | EventType::Screen)
+}
+
+fn step_matches(step: &FunnelStep, ev: &Interaction) -> bool {
+    if ev.event_type != step.event_type {
+        return false;
+    }
+    match &step.name {
+        None => true,
+        Some(want) if ev.event_type == EventType::Page => {
+            page_path(ev).as_deref() == Some(want.as_str())
+        }
+        Some(want) => ev.name.as_deref() == Some(want.as_str()),
+    }
+}
+
+fn sorted_counts(map: HashMap<String, u64>, top: Option<usize>) -> Vec<(String, u64)> {
+    let mut v: Vec<(String, u64)> = map.into_iter().collect();
+    v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    if let Some(top) = top {
+        v.truncate(top);
+    }
+    v
+}
+
+fn compute_session(
+    org_id: &str,
+    id: &str,
+    events: &[&StoredEvent],
+    previous: Option<&Session>,
+    data: &OrgData,
+) -> Session {
+    let first = &events[0].ev;
+    let last = &events[events.len() - 1].ev;
+    let person_id = events
+        .iter()
+        .find_map(|e| e.ev.person_id.clone())
+        .or_else(|| previous.map(|s| s.person_id.clone()))
+        .or_else(|| data.person_of(first))
+        .unwrap_or_default();
+    let views: Vec<&Interaction> = events
+        .iter()
+        .map(|e| &e.ev)
+        .filter(|e| is_view(e))
+        .collect();
+    Session {
+        id: id.to_owned(),
+        org_id: org_id.to_owned(),
+        person_id,
+        started_at: first.timestamp,
+        ended_at: last.timestamp,
+        event_count: events.len() as u32,
+        page_count: views.len() as u32,
+        entry_path: views.iter().find_map(|e| view_path(e)),
+        exit_path: views.iter().rev().find_map(|e| view_path(e)),
+        referrer: first.context.page.as_ref().and_then(|p| p.referrer.clone()),
+        referrer_class: first.referrer_class,
+        campaign: first.context.campaign.as_ref().and_then(Campaign::key),
+        device: first.context.user_agent.as_ref().map(|u| u.device),
+        is_bot: events.iter().any(|e| e.ev.is_bot),
+    }
+}
+
+#[cfg_attr(not(target_arch = "wasm32"), async_trait::async_trait)]
+#[cfg_attr(target_arch = "wasm32", async_trait::async_trait(?Send))]
+impl EventStore for MemoryStore {
+    async fn append(
+        &self,
+        org_id: &str,
+        events: Vec<Interaction>,
+        follow_up: Vec<NewJob>,
+    ) -> Result<AppendOutcome> {
+        let mut inner = lock(&self.inner);
+        let enqueued_at = events.iter().map(|e| e.received_at).max().unwrap_or(0);
+        let mut out = AppendOutcome::default();
+        for mut ev in events {
+            inner.seq += 1;
+            let seq = inner.seq;
+            let data = inner.data.entry(org_id.to_owned()).or_default();
+            if data.by_id.contains_key(&ev.id) {
+                out.duplicates += 1;
+                continue;
+            }
+            ev.org_id = org_id.to_owned();
+            data.by_id.insert(ev.id.clone(), data.events.len());
+            data.events.push(StoredEvent { seq, ev });
+            out.inserted += 1;
+        }
+        inner.enqueue(follow_up, enqueued_at);
+        Ok(out)
+    }
+
+    async fn get_interactions(&self, org_id: &str, ids: &[String]) -> Result<Vec<Interaction>> {
+        let inner = lock(&self.inner);
+        let Some(data) = inner.data.get(org_id) else {
+            return Ok(Vec::new());
+        };
+        Ok(ids
+            .iter()
+            .filter_map(|id| data.by_id.get(id).map(|&i| data.events[i].ev.clone()))
+            .collect())
+    }
+
+    async fn list_interactions(
+        &self,
+        org_id: &str,
+        query: &InteractionQuery,
+    ) -> Result<Page<Interaction>> {
+        let after = match &query.cursor {
+            None => None,
+            Some(c) => {
+                let (ts, seq) = c.split_once(':').ok_or_else(bad_cursor)?;
+                Some((
+                    ts.parse::<Millis>().map_err(|_| bad_cursor())?,
+                    seq.parse::<u64>().map_err(|_| bad_cursor())?,
+                ))
+            }
+        };
+        let inner = lock(&self.inner);
+        let Some(data) = inner.data.get(org_id) else {
+            return Ok(Page {
+                data: Vec::new(),
+                next_cursor: None,
+            });
+        };
+        let mut rows: Vec<&StoredEvent> = data
+            .events
+            .iter()
+            .filter(|s| {
+                let e = &s.ev;
+                query.event_type.is_none_or(|t| e.event_type == t)
+                    && query
+                        .name
+                        .as_ref()
+                        .is_none_or(|n| e.name.as_ref() == Some(n))
+                    && query.since.is_none_or(|t| e.timestamp >= t)
+                    && query.until.is_none_or(|t| e.timestamp < t)
+                    && query
+                        .session_id
+                        .as_ref()
+                        .is_none_or(|sid| e.session_id.as_ref() == Some(sid))
+                    && query
+                        .person_id
+                        .as_ref()
+                        .is_none_or(|p| data.person_of(e).as_ref() == Some(p))
+                    && after.is_none_or(|c| (e.timestamp, s.seq) < c)
+            })
+            .collect();
+        rows.sort_by_key(|s| std::cmp::Reverse((s.ev.timestamp, s.seq)));
+        let limit = clamp_limit(query.limit);
+        let next_cursor = (rows.len() > limit).then(|| {
+            let last = rows[limit - 1];
+            format!("{}:{}", last.ev.timestamp, last.seq)
+        });
+        rows.truncate(limit);
+        Ok(Page {
+            data: rows.into_iter().map(|s| s.ev.clone()).collect(),
+            next_cursor,
+        })
+    }
+
+    async fn apply_enrichment(&self, org_id: &str, enrichment: &[Enrichment]) -> Result<()> {
+        let mut inner = lock(&self.inner);
+        let Some(data) = inner.data.get_mut(org_id) else {
+            return Ok(());
+        };
+        for en in enrichment {
+            if let Some(&i) = data.by_id.get(&en.event_id) {
+                let ev = &mut data.events[i].ev;
+                ev.person_id = Some(en.person_id.clone());
+                ev.session_id = Some(en.session_id.clone());
+                ev.referrer_class = Some(en.referrer_class);
+            }
+        }
+        Ok(())
+    }
+
+    async fn link_identity(
+        &self,
+        org_id: &str,
+        alias_id: &str,
+        person_id: &str,
+        _at: Millis,
+    ) -> Result<()> {
+        let mut inner = lock(&self.inner);
+        let data = inner.data.entry(org_id.to_owned()).or_default();
+        let target = data
+            .resolve(person_id)
+            .unwrap_or_else(|| person_id.to_owned());
+        if target == alias_id {
+            // Already the same person.
+            return Ok(());
+        }
+        data.links.insert(alias_id.to_owned(), target.clone());
+        // Keep the links flat: whatever pointed at the alias now points at the person.
+        for v in data.links.values_mut() {
+            if v == alias_id {
+                *v = target.clone();
+            }
+        }
+        for s in &mut data.events {
+            if s.ev.person_id.as_deref() == Some(alias_id) {
+                s.ev.person_id = Some(target.clone());
+            }
+        }
+        for s in data.sessions.values_mut() {
+            if s.person_id == alias_id {
+                s.person_id = target.clone();
+            }
+        }
+        Ok(())
+    }
+
+    async fn resolve_person(&self, org_id: &str, id: &str) -> Result<Option<String>> {
+        Ok(lock(&self.inner)
+            .data
+            .get(org_id)
+            .and_then(|d| d.resolve(id)))
+    }
+
+    async fn latest_session(
+        &self,
+        org_id: &str,
+        person_id: &str,
+        at: Millis,
+    ) -> Result<Option<Session>> {
+        let inner = lock(&self.inner);
+        let Some(data) = inner.data.get(org_id) else {
+            return Ok(None);
+        };
+        Ok(data
+            .sessions
+            .values()
+            .filter(|s| s.person_id == person_id && s.started_at <= at)
+            .max_by(|a, b| (a.started_at, &a.id).cmp(&(b.started_at, &b.id)))
+            .cloned())
+    }
+
+    async fn refresh_sessions(&self, org_id: &str, session_ids: &[String]) -> Result<()> {
+        let mut inner = lock(&self.inner);
+        let Some(data) = inner.data.get_mut(org_id) else {
+            return Ok(());
+        };
+        for id in session_ids {
+            let mut events: Vec<&StoredEvent> = data
+                .events
+                .iter()
+                .filter(|s| s.ev.session_id.as_deref() == Some(id.as_str()))
+                .collect();
+            if events.is_empty() {
+                data.sessions.remove(id);
+                continue;
+            }
+            events.sort_by_key(|s| (s.ev.timestamp, s.seq));
+            let session = compute_session(org_id, id, &events, data.sessions.get(id), data);
+            data.sessions.insert(id.clone(), session);
+        }
+        Ok(())
+    }
+
+    async fn get_session(&self, org_id: &str, id: &str) -> Result<Option<Session>> {
+        Ok(lock(&self.inner)
+            .data
+            .get(org_id)
+            .and_then(|d| d.sessions.get(id).cloned()))
+    }
+
+    async fn list_sessions(&self, org_id: &str, query: &SessionQuery) -> Result<Page<Session>> {
+        let after = match &query.cursor {
+            None => None,
+            Some(c) => {
+                let (ts, id) = c.split_once(':').ok_or_else(bad_cursor)?;
+                Some((
+                    ts.parse::<Millis>().map_err(|_| bad_cursor())?,
+                    id.to_owned(),
+                ))
+            }
+        };
+        let inner = lock(&self.inner);
+        let Some(data) = inner.data.get(org_id) else {
+            return Ok(Page {
+                data: Vec::new(),
+                next_cursor: None,
+            });
+        };
+        let mut rows: Vec<&Session> = data
+            .sessions
+            .values()
+            .filter(|s| {
+                query.since.is_none_or(|t| s.started_at >= t)
+                    && query.person_id.as_ref().is_none_or(|p| &s.person_id == p)
+                    && after
+                        .as_ref()
+                        .is_none_or(|(ts, id)| (s.started_at, &s.id) < (*ts, id))
+            })
+            .collect();
+        rows.sort_by(|a, b| (b.started_at, &b.id).cmp(&(a.started_at, &a.id)));
+        let limit = clamp_limit(query.limit);
+        let next_cursor = (rows.len() > limit).then(|| {
+            let last = rows[limit - 1];
+            format!("{}:{}", last.started_at, last.id)
+        });
+        rows.truncate(limit);
+        Ok(Page {
+            data: rows.into_iter().cloned().collect(),
+            next_cursor,
+        })
+    }
+
+    async fn traffic_summary(
+        &self,
+        org_id: &str,
+        since: Millis,
+        until: Millis,
+        top: usize,
+    ) -> Result<TrafficSummary> {
+        let inner = lock(&self.inner);
+        let Some(data) = inner.data.get(org_id) else {
+            return Ok(TrafficSummary::default());
+        };
+        let mut sum = TrafficSummary::default();
+        let mut visitors = HashSet::new();
+        let mut pages: HashMap<String, u64> = HashMap::new();
+        for s in data
+            .events
+            .iter()
+            .filter(|s| s.ev.timestamp >= since && s.ev.timestamp < until)
+        {
+            let e = &s.ev;
+            sum.events += 1;
+            sum.pii_scrubbed += u64::from(e.pii_scrubbed);
+            if e.is_bot {
+                sum.bot_events += 1;
+                continue;
+            }
+            if let Some(p) = data.person_of(e) {
+                visitors.insert(p);
+            }
+            if is_view(e) {
+                sum.page_views += 1;
+                if e.event_type == EventType::Page
+                    && let Some(path) = page_path(e)
+                {
+                    *pages.entry(path).or_default() += 1;
+                }
+            }
+        }
+        sum.visitors = visitors.len() as u64;
+        let mut classes: HashMap<String, u64> = HashMap::new();
+        for s in data
+            .sessions
+            .values()
+            .filter(|s| !s.is_bot && s.started_at >= since && s.started_at < until)
+        {
+            sum.sessions += 1;
+            if let Some(c) = s.referrer_class {
+                *classes.entry(c.as_str().to_owned()).or_default() += 1;
+            }
+        }
+        sum.top_pages = sorted_counts(pages, Some(top));
+        sum.referrer_classes = sorted_counts(classes, None);
+        Ok(sum)
+    }
+
+    async fn funnel(
+        &self,
+        org_id: &str,
+        steps: &[FunnelStep],
+        since: Millis,
+        until: Millis,
+    ) -> Result<Vec<FunnelRow>> {
+        let inner = lock(&self.inner);
+        let mut reached = vec![0u64; steps.len()];
+        if let Some(data) = inner.data.get(org_id) {
+            let mut by_person: HashMap<String, Vec<&StoredEvent>> = HashMap::new();
+            for s in data
+                .events
+                .iter()
+                .filter(|s| !s.ev.is_bot && s.ev.timestamp >= since && s.ev.timestamp < until)
+            {
+                if let Some(p) = data.person_of(&s.ev) {
+                    by_person.entry(p).or_default().push(s);
+                }
+            }
+            for events in by_person.values_mut() {
+                events.sort_by_key(|s| (s.ev.timestamp, s.seq));
+                let mut next = 0;
+                for s in events.iter() {
+                    if next < steps.len() && step_matches(&steps[next], &s.ev) {
+                        reached[next] += 1;
+                        next += 1;
+                    }
+                }
+            }
+        }
+        Ok(steps
+            .iter()
+            .enumerate()
+            .map(|(i, step)| {
+                let people = reached[i];
+                let drop_off = if i == 0 || reached[i - 1] == 0 {
+                    0.0
+                } else {
+                    (reached[i - 1] - people) as f64 / reached[i - 1] as f64
+                };
+                FunnelRow {
+                    label: step.label.clone(),
+                    people,
+                    drop_off,
+                }
+            })
+            .collect())
+    }
+}
+
+#[cfg_attr(not(target_arch = "wasm32"), async_trait::async_trait)]
+#[cfg_attr(target_arch = "wasm32", async_trait::async_trait(?Send))]
+impl AccountStore for MemoryStore {
+    async fn create_org(&self, org: &Organization, keys: &NewOrgKeys) -> Result<()> {
+        let mut inner = lock(&self.inner);
+        if inner.orgs.iter().any(|(o, _)| o.id == org.id) {
+            return Err(Error::Conflict(format!("organization {} exists", org.id)));
+        }
+        inner.orgs.push((org.clone(), keys.clone()));
+        Ok(())
+    }
+
+    async fn get_org(&self, org_id: &str) -> Result<Option<Organization>> {
+        Ok(lock(&self.inner)
+            .orgs
+            .iter()
+            .find(|(o, _)| o.id == org_id)
+            .map(|(o, _)| o.clone()))
+    }
+
+    async fn list_orgs(&self) -> Result<Vec<Organization>> {
+        let inner = lock(&self.inner);
+        let mut orgs: Vec<Organization> = inner.orgs.iter().map(|(o, _)| o.clone()).collect();
+        // Stable: equal creation times keep their insertion order.
+        orgs.sort_by_key(|o| o.created_at);
+        Ok(orgs)
+    }
+
+    async fn authenticate(&self, presented: &str) -> Result<Option<KeyGrant>> {
+        let inner = lock(&self.inner);
+        let grant = |o: &Organization, k: &NewOrgKeys, kind| KeyGrant {
+            org_id: o.id.clone(),
+            kind,
+            pseudonym_key: k.pseudonym_key.clone(),
+        };
+        if keys::is_write_key(presented) {
+            return Ok(inner
+                .orgs
+                .iter()
+                .find(|(_, k)| keys::constant_time_eq(k.write_key.as_bytes(), presented.as_bytes()))
+                .map(|(o, k)| grant(o, k, KeyKind::Write)));
+        }
+        let Some(prefix) = keys::api_key_prefix(presented) else {
+            return Ok(None);
+        };
+        let hash = keys::hash_secret(presented);
+        Ok(inner
+            .orgs
+            .iter()
+            .find(|(_, k)| {
+                k.api_key_prefix == prefix
+                    && keys::constant_time_eq(k.api_key_hash.as_bytes(), hash.as_bytes())
+            })
+            .map(|(o, k)| grant(o, k, KeyKind::Secret)))
+    }
+
+    async fn org_grant(&self, org_id: &str) -> Result<Option<KeyGrant>> {
+        let inner = lock(&self.inner);
+        Ok(inner.orgs.iter().find(|(o, _)| o.id == org_id).map(|(o, k)| KeyGrant {
+            org_id: o.id.clone(),
+            kind: KeyKind::Write,
+            pseudonym_key: k.pseudonym_key.clone(),
+        }))
+    }
+}
+
+#[cfg_attr(not(target_arch = "wasm32"), async_trait::async_trait)]
+#[cfg_attr(target_arch = "wasm32", async_trait::async_trait(?Send))]
+impl CatalogStore for MemoryStore {
+    async fn upsert_products(&self, org_id: &str, products: &[Product]) -> Result<usize> {
+        let mut inner = lock(&self.inner);
+        let data = inner.data.entry(org_id.to_owned()).or_default();
+        let mut changed = 0;
+        for p in products {
+            let mut p = p.clone();
+            p.org_id = org_id.to_owned();
+            if data.products.get(&p.sku) != Some(&p) {
+                data.products.insert(p.sku.clone(), p);
+                changed += 1;
+            }
+        }
+        Ok(changed)
+    }
+
+    async fn list_products(
+        &self,
+        org_id: &str,
+        limit: u32,
+        cursor: Option<&str>,
+    ) -> Result<Page<Product>> {
+        let inner = lock(&self.inner);
+        let Some(data) = inner.data.get(org_id) else {
+            return Ok(Page {
+                data: Vec::new(),
+                next_cursor: None,
+            });
+        };
+        let limit = clamp_limit(limit);
+        let mut rows: Vec<&Product> = match cursor {
+            Some(c) => data
+                .products
+                .range::<str, _>((std::ops::Bound::Excluded(c), std::ops::Bound::Unbounded))
+                .map(|(_, p)| p)
+                .take(limit + 1)
+                .collect(),
+            None => data.products.values().take(limit + 1).collect(),
+        };
+        let next_cursor = (rows.len() > limit).then(|| rows[limit - 1].sku.clone());
+        rows.truncate(limit);
+        Ok(Page {
+            data: rows.into_iter().cloned().collect(),
+            next_cursor,
+        })
+    }
+}
+
+#[cfg_attr(not(target_arch = "wasm32"), async_trait::async_trait)]
+#[cfg_attr(target_arch = "wasm32", async_trait::async_trait(?Send))]
+impl JobQueue for MemoryStore {
+    async fn enqueue(&self, jobs: Vec<NewJob>, now: Millis) -> Result<()> {
+        lock(&self.inner).enqueue(jobs, now);
+        Ok(())
+    }
+
+    async fn reserve(
+        &self,
+        queue: &str,
+        max: usize,
+        lease_ms: i64,
+        now: Millis,
+    ) -> Result<Vec<Job>> {
+        let mut inner = lock(&self.inner);
+        let mut ready: Vec<(Millis, i64)> = inner
+            .jobs
+            .values()
+            .filter(|r| {
+                r.job.queue == queue
+                    && match r.state {
+                        JobState::Ready => r.available_at <= now,
+                        JobState::InFlight => r.job.lease_until <= now,
+                        JobState::Dead => false,
+                    }
+            })
+            .map(|r| (r.job.enqueued_at, r.job.id))
+            .collect();
+        ready.sort_unstable();
+        ready.truncate(max);
+        let mut out = Vec::with_capacity(ready.len());
+        for (_, id) in ready {
+            if let Some(row) = inner.jobs.get_mut(&id) {
+                row.state = JobState::InFlight;
+                row.job.attempts += 1;
+                row.job.lease_until = now.saturating_add(lease_ms);
+                out.push(row.job.clone());
+            }
+        }
+        Ok(out)
+    }
+
+    async fn ack(&self, job_id: i64) -> Result<()> {
+        lock(&self.inner).jobs.remove(&job_id);
+        Ok(())
+    }
+
+    async fn fail(
+        &self,
+        job_id: i64,
+        error: &str,
+        policy: &RetryPolicy,
+        now: Millis,
+        jitter: f64,
+    ) -> Result<bool> {
+        let mut inner = lock(&self.inner);
+        let row = inner
+            .jobs
+            .get_mut(&job_id)
+            .ok_or_else(|| Error::NotFound(format!("job {job_id}")))?;
+        if row.state == JobState::Dead {
+            return Ok(true);
+        }
+        row.last_error = Some(error.to_owned());
+        if row.job.attempts >= policy.max_attempts {
+            row.state = JobState::Dead;
+            return Ok(true);
+        }
+        row.state = JobState::Ready;
+        row.available_at = now.saturating_add(policy.backoff(row.job.attempts, jitter));
+        Ok(false)
+    }
+
+    async fn depth(&self, queue: &str) -> Result<QueueDepth> {
+        let inner = lock(&self.inner);
+        let mut d = QueueDepth::default();
+        for r in inner.jobs.values().filter(|r| r.job.queue == queue) {
+            match r.state {
+                JobState::Ready => d.ready += 1,
+                JobState::InFlight => d.in_flight += 1,
+                JobState::Dead => d.dead += 1,
+            }
+        }
+        Ok(d)
+    }
+
+    async fn dead_letters(&self, queue: &str, limit: u32) -> Result<Vec<Job>> {
+        let inner = lock(&self.inner);
+        let mut dead: Vec<&JobRow> = inner
+            .jobs
+            .values()
+            .filter(|r| r.job.queue == queue && r.state == JobState::Dead)
+            .collect();
+        dead.sort_by_key(|r| (r.job.enqueued_at, r.job.id));
+        Ok(dead
+            .into_iter()
+            .take(limit as usize)
+            .map(|r| r.job.clone())
+            .collect())
+    }
+}
+
+#[cfg_attr(not(target_arch = "wasm32"), async_trait::async_trait)]
+#[cfg_attr(target_arch = "wasm32", async_trait::async_trait(?Send))]
+impl WorkflowStore for MemoryStore {
+    async fn load_steps(&self, run_id: &str) -> Result<HashMap<String, Value>> {
+        Ok(lock(&self.inner)
+            .runs
+            .get(run_id)
+            .cloned()
+            .unwrap_or_default())
+    }
+
+    async fn save_step(
+        &self,
+        run_id: &str,
+        step: &str,
+        output: &Value,
+        _now: Millis,
+    ) -> Result<()> {
+        lock(&self.inner)
+            .runs
+            .entry(run_id.to_owned())
+            .or_default()
+            .insert(step.to_owned(), output.clone());
+        Ok(())
+    }
+
+    async fn finish_run(&self, run_id: &str, _now: Millis) -> Result<()> {
+        let mut inner = lock(&self.inner);
+        inner.runs.remove(run_id);
+        inner.finished_runs.insert(run_id.to_owned());
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// MemoryBlobStore
+// ---------------------------------------------------------------------------------------------
+
+/// In-memory [`BlobStore`]. Rejects keys that are empty, start with `/`, or contain an empty,
+/// `.` or `..` segment, with [`Error::Invalid`] (field `key`).
+#[derive(Debug, Default)]
+pub struct MemoryBlobStore {
+    objects: Mutex<BTreeMap<String, Vec<u8>>>,
+}
+
+impl MemoryBlobStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Number of objects (for tests).
+    pub fn len(&self) -> usize {
+        lock(&self.objects).len()
+    }
+
+    /// True when no object is stored.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+fn check_key(key: &str) -> Result<()> {
+    if key.is_empty()
+        || key.starts_with('/')
+        || key
+            .split('/')
+            .any(|s| s.is_empty() || s == "." || s == "..")
+    {
+        return Err(Error::invalid(
+            "key",
+            format!("{key:?} is not a relative `/`-separated path"),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg_attr(not(target_arch = "wasm32"), async_trait::async_trait)]
+#[cfg_attr(target_arch = "wasm32", async_trait::async_trait(?Send))]
+impl BlobStore for MemoryBlobStore {
+    async fn put(&self, key: &str, bytes: Vec<u8>) -> Result<()> {
+        check_key(key)?;
+        lock(&self.objects).insert(key.to_owned(), bytes);
+        Ok(())
+    }
+
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        check_key(key)?;
+        Ok(lock(&self.objects).get(key).cloned())
+    }
+
+    async fn list(&self, prefix: &str) -> Result<Vec<String>> {
+        Ok(lock(&self.objects)
+            .range::<str, _>((
+                std::ops::Bound::Included(prefix),
+                std::ops::Bound::Unbounded,
+            ))
+            .take_while(|(k, _)| k.starts_with(prefix))
+            .map(|(k, _)| k.clone())
+            .collect())
+    }
+
+    async fn delete(&self, key: &str) -> Result<()> {
+        check_key(key)?;
+        lock(&self.objects).remove(key);
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// FakeTextAnalyzer
+// ---------------------------------------------------------------------------------------------
+
+const POSITIVE: &[&str] = &[
+    "good",
+    "great",
+    "love",
+    "loved",
+    "excellent",
+    "amazing",
+    "awesome",
+    "happy",
+    "best",
+    "fantastic",
+    "nice",
+    "perfect",
+    "recommend",
+    "wonderful",
+    "like",
+    "fast",
+];
+const NEGATIVE: &[&str] = &[
+    "bad",
+    "terrible",
+    "hate",
+    "awful",
+    "worst",
+    "poor",
+    "broken",
+    "slow",
+    "disappointed",
+    "horrible",
+    "refund",
+    "angry",
+    "sad",
+    "useless",
+];
+
+/// Deterministic [`TextAnalyzer`]: counts words of a tiny positive and negative list
+/// (score = (pos − neg) / (pos + neg), tier `fake`), finds `@handle` entities (kind `handle`)
+/// and detects no language.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct FakeTextAnalyzer;
+
+impl FakeTextAnalyzer {
+    /// The analyzer.
+    pub fn new() -> Self {
+        FakeTextAnalyzer
+    }
+
+    /// Analyzes one text.
+    pub fn analyze_one(text: &str) -> TextAnalysis {
+        let (mut pos, mut neg) = (0u32, 0u32);
+        for word in text
+            .split(|c: char| !c.is_alphanumeric())
+            .filter(|w| !w.is_empty())
+        {
+            let w = word.to_lowercase();
+            if POSITIVE.contains(&w.as_str()) {
+                pos += 1;
+            } else if NEGATIVE.contains(&w.as_str()) {
+                neg += 1;
+            }
+        }
+        let score = if pos + neg == 0 {
+            0.0
+        } else {
+            (pos as f32 - neg as f32) / (pos + neg) as f32
+        };
+        let label = if score > 0.0 {
+            "positive"
+        } else if score < 0.0 {
+            "negative"
+        } else {
+            "neutral"
+        };
+        TextAnalysis {
+            language: None,
+            sentiment: Some(Sentiment {
+                label: label.into(),
+                score,
+                tier: "fake".into(),
+            }),
+            entities: handles(text),
+        }
+    }
+}
+
+/// `@handle` mentions: an `@` at the start or after a non-word character, then word characters,
+/// dots, dashes and `@` (for `@user@host` and `@user.bsky.social`), trailing punctuation trimmed.
+fn handles(text: &str) -> Vec<Entity> {
+    let is_word = |c: char| c.is_alphanumeric() || c == '_';
+    let mut out = Vec::new();
+    let mut prev: Option<char> = None;
+    let mut iter = text.char_indices().peekable();
+    while let Some((i, c)) = iter.next() {
+        if c == '@' && prev.is_none_or(|p| !is_word(p) && p != '@') {
+            let start = i;
+            let mut end = i + 1;
+            while let Some(&(j, d)) = iter.peek() {
+                if is_word(d) || d == '.' || d == '-' || d == '@' {
+                    end = j + d.len_utf8();
+                    iter.next();
+                } else {
+                    break;
+                }
+            }
+            let mut handle = &text[start..end];
+            handle = handle.trim_end_matches(['.', '-', '@']);
+            if handle.len() > 1 {
+                out.push(Entity {
+                    kind: "handle".into(),
+                    text: handle.to_owned(),
+                    start,
+                    end: start + handle.len(),
+                    product_id: None,
+                });
+            }
+            prev = text[..end].chars().next_back();
+            continue;
+        }
+        prev = Some(c);
+    }
+    out
+}
+
+#[cfg_attr(not(target_arch = "wasm32"), async_trait::async_trait)]
+#[cfg_attr(target_arch = "wasm32", async_trait::async_trait(?Send))]
+impl TextAnalyzer for FakeTextAnalyzer {
+    async fn analyze(&self, _org_id: &str, texts: &[String]) -> Result<Vec<TextAnalysis>> {
+        Ok(texts.iter().map(|t| Self::analyze_one(t)).collect())
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// HashEmbedder
+// ---------------------------------------------------------------------------------------------
+
+/// FNV-1a, 64 bit: stable across platforms and releases (unlike `DefaultHasher`).
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// Deterministic [`Embedder`]: a hashed bag of lowercase words (FNV-1a picks the dimension and
+/// the sign), L2-normalized. Texts sharing words are close; a text without words embeds to the
+/// first unit vector, so every output is normalized.
+#[derive(Debug, Clone, Copy)]
+pub struct HashEmbedder {
+    dim: usize,
+}
+
+impl HashEmbedder {
+    /// An embedder of `dim` dimensions.
+    ///
+    /// # Panics
+    /// When `dim` is 0.
+    pub fn new(dim: usize) -> Self {
+        assert!(dim > 0, "HashEmbedder needs at least one dimension");
+        HashEmbedder { dim }
+    }
+
+    /// Embeds one text.
+    pub fn embed_one(&self, text: &str) -> Vec<f32> {
+        let mut v = vec![0f32; self.dim];
+        for word in text
+            .split(|c: char| !c.is_alphanumeric())
+            .filter(|w| !w.is_empty())
+        {
+            let h = fnv1a(word.to_lowercase().as_bytes());
+            let i = (h % self.dim as u64) as usize;
+            v[i] += if h >> 63 == 1 { -1.0 } else { 1.0 };
+        }
+        let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+        if norm == 0.0 {
+            v[0] = 1.0;
+        } else {
+            v.iter_mut().for_each(|x| *x /= norm);
+        }
+        v
+    }
+}
+
+impl Default for HashEmbedder {
+    /// 64 dimensions.
+    fn default() -> Self {
+        HashEmbedder::new(64)
+    }
+}
+
+#[cfg_attr(not(target_arch = "wasm32"), async_trait::async_trait)]
+#[cfg_attr(target_arch = "wasm32", async_trait::async_trait(?Send))]
+impl Embedder for HashEmbedder {
+    fn dim(&self) -> usize {
+        self.dim
+    }
+
+    async fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>> {
+        Ok(texts.iter().map(|t| self.embed_one(t)).collect())
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// BruteForceIndex
+// ---------------------------------------------------------------------------------------------
+
+/// [`VectorIndex`] that compares the query with every record by cosine similarity. Records and
+/// queries of the wrong length are [`Error::Invalid`] (field `values` / `vector`). Ties are
+/// broken by id, so results are deterministic.
+#[derive(Debug)]
+pub struct BruteForceIndex {
+    dim: usize,
+    records: Mutex<BTreeMap<String, VectorRecord>>,
+}
+
+impl BruteForceIndex {
+    /// An empty index of `dim`-dimensional vectors.
+    pub fn new(dim: usize) -> Self {
+        BruteForceIndex {
+            dim,
+            records: Mutex::new(BTreeMap::new()),
+        }
+    }
+}
+
+fn cosine(a: &[f32], b: &[f32]) -> f32 {
+    let dot: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
+    let na = a.iter().map(|x| x * x).sum::<f32>().sqrt();
+    let nb = b.iter().map(|x| x * x).sum::<f32>().sqrt();
+    if na == 0.0 || nb == 0.0 {
+        0.0
+    } else {
+        dot / (na * nb)
+    }
+}
+
+#[cfg_attr(not(target_arch = "wasm32"), async_trait::async_trait)]
+#[cfg_attr(target_arch = "wasm32", async_trait::async_trait(?Send))]
+impl VectorIndex for BruteForceIndex {
+    async fn upsert(&self, records: Vec<VectorRecord>) -> Result<()> {
+        if let Some(bad) = records.iter().find(|r| r.values.len() != self.dim) {
+            return Err(Error::invalid(
+                "values",
+                format!(
+                    "record {} has {} values, the index has {} dimensions",
+                    bad.id,
+                    bad.values.len(),
+                    self.dim
+                ),
+            ));
+        }
+        let mut map = lock(&self.records);
+        for r in records {
+            map.insert(r.id.clone(), r);
+        }
+        Ok(())
+    }
+
+    async fn delete(&self, ids: &[String]) -> Result<()> {
+        let mut map = lock(&self.records);
+        for id in ids {
+            map.remove(id);
+        }
+        Ok(())
+    }
+
+    async fn query(
+        &self,
+        vector: &[f32],
+        k: usize,
+        filter: &Map<String, Value>,
+    ) -> Result<Vec<VectorMatch>> {
+        if vector.len() != self.dim {
+            return Err(Error::invalid(
+                "vector",
+                format!(
+                    "query has {} values, the index has {} dimensions",
+                    vector.len(),
+                    self.dim
+                ),
+            ));
+        }
+        let map = lock(&self.records);
+        let mut hits: Vec<VectorMatch> = map
+            .values()
+            .filter(|r| filter.iter().all(|(k, v)| r.metadata.get(k) == Some(v)))
+            .map(|r| VectorMatch {
+                id: r.id.clone(),
+                score: cosine(vector, &r.values),
+                metadata: r.metadata.clone(),
+            })
+            .collect();
+        hits.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.id.cmp(&b.id)));
+        hits.truncate(k);
+        Ok(hits)
+    }
+
+    async fn count(&self) -> Result<usize> {
+        Ok(lock(&self.records).len())
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Frames
+// ---------------------------------------------------------------------------------------------
+
+/// [`FrameSource`] over a list of frames, delivered in time order (the constructor sorts them,
+/// stably), then `Ok(None)`.
+#[derive(Debug, Default)]
+pub struct VecFrameSource {
+    frames: VecDeque<Frame>,
+}
+
+impl VecFrameSource {
+    /// A source of these frames.
+    pub fn new(mut frames: Vec<Frame>) -> Self {
+        frames.sort_by_key(|f| f.timestamp);
+        VecFrameSource {
+            frames: frames.into(),
+        }
+    }
+
+    /// Frames not delivered yet.
+    pub fn remaining(&self) -> usize {
+        self.frames.len()
+    }
+}
+
+#[cfg_attr(not(target_arch = "wasm32"), async_trait::async_trait)]
+#[cfg_attr(target_arch = "wasm32", async_trait::async_trait(?Send))]
+impl FrameSource for VecFrameSource {
+    async fn next_frame(&mut self) -> Result<Option<Frame>> {
+        Ok(self.frames.pop_front())
+    }
+}
+
+/// [`FrameAnalyzer`] that answers configured boxes: the analysis set for a frame's timestamp
+/// with [`with_frame`](FixedFrameAnalyzer::with_frame), else the default one.
+#[derive(Debug, Default)]
+pub struct FixedFrameAnalyzer {
+    default: FrameAnalysis,
+    by_timestamp: HashMap<Millis, FrameAnalysis>,
+    calls: Mutex<usize>,
+}
+
+impl FixedFrameAnalyzer {
+    /// Answers `analysis` for every frame.
+    pub fn new(analysis: FrameAnalysis) -> Self {
+        FixedFrameAnalyzer {
+            default: analysis,
+            ..Default::default()
+        }
+    }
+
+    /// Answers `analysis` for the frame at `timestamp`.
+    pub fn with_frame(mut self, timestamp: Millis, analysis: FrameAnalysis) -> Self {
+        self.by_timestamp.insert(timestamp, analysis);
+        self
+    }
+
+    /// Frames analyzed so far.
+    pub fn calls(&self) -> usize {
+        *lock(&self.calls)
+    }
+}
+
+#[cfg_attr(not(target_arch = "wasm32"), async_trait::async_trait)]
+#[cfg_attr(target_arch = "wasm32", async_trait::async_trait(?Send))]
+impl FrameAnalyzer for FixedFrameAnalyzer {
+    async fn analyze(&self, frame: &Frame) -> Result<FrameAnalysis> {
+        *lock(&self.calls) += 1;
+        Ok(self
+            .by_timestamp
+            .get(&frame.timestamp)
+            .unwrap_or(&self.default)
+            .clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures::executor::block_on;
+    use serde_json::json;
+
+    const ORG: &str = "org_a";
+    const MIN: Millis = 60_000;
+
+    fn ev(id: &str, anon: &str, ts: Millis) -> Interaction {
+        Interaction {
+            id: id.into(),
+            org_id: ORG.into(),
+            event_type: EventType::Page,
+            name: None,
+            anonymous_id: Some(anon.into()),
+            user_id: None,
+            session_id: None,
+            group_id: None,
+            previous_id: None,
+            properties: Default::default(),
+            traits: Default::default(),
+            context: Context {
+                page: Some(PageContext {
+                    path: Some(format!("/{id}")),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+            timestamp: ts,
+            original_timestamp: None,
+            sent_at: None,
+            received_at: ts,
+            source: Source::Crow,
+            is_bot: false,
+            pii_scrubbed: 0,
+            person_id: None,
+            referrer_class: None,
+        }
+    }
+
+    fn track(id: &str, anon: &str, name: &str, ts: Millis) -> Interaction {
+        Interaction {
+            event_type: EventType::Track,
+            name: Some(name.into()),
+            context: Context::default(),
+            ..ev(id, anon, ts)
+        }
+    }
+
+    fn enrich(id: &str, person: &str, session: &str) -> Enrichment {
+        Enrichment {
+            event_id: id.into(),
+            person_id: person.into(),
+            session_id: session.into(),
+            referrer_class: ReferrerClass::Direct,
+        }
+    }
+
+    fn q(limit: u32) -> InteractionQuery {
+        InteractionQuery {
+            limit,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn append_is_idempotent_and_enqueues_follow_up() {
+        block_on(async {
+            let s = MemoryStore::new();
+            let job = NewJob::new(queues::INTERACTION, "interaction", json!({"b": 1}));
+            let out = s
+                .append(
+                    ORG,
+                    vec![ev("a", "x", 1), ev("a", "x", 1), ev("b", "x", 2)],
+                    vec![job.clone()],
+                )
+                .await
+                .unwrap();
+            assert_eq!(
+                out,
+                AppendOutcome {
+                    inserted: 2,
+                    duplicates: 1
+                }
+            );
+            let mut changed = ev("a", "x", 99);
+            changed.name = Some("changed".into());
+            let out = s.append(ORG, vec![changed], vec![job]).await.unwrap();
+            assert_eq!(
+                out,
+                AppendOutcome {
+                    inserted: 0,
+                    duplicates: 1
+                }
+            );
+            let got = s.get_interactions(ORG, &["a".into()]).await.unwrap();
+            assert_eq!(
+                got[0].timestamp, 1,
+                "a duplicate leaves the stored event unchanged"
+            );
+            assert_eq!(s.depth(queues::INTERACTION).await.unwrap().ready, 2);
+            // the same id in another org is another event
+            assert_eq!(
+                s.append("org_b", vec![ev("a", "x", 1)], vec![])
+                    .await
+                    .unwrap()
+                    .inserted,
+                1
+            );
+        });
+    }
+
+    #[test]
+    fn reads_are_scoped_to_the_org() {
+        block_on(async {
+            let s = MemoryStore::new();
+            s.append(ORG, vec![ev("a", "x", 1)], vec![]).await.unwrap();
+            assert!(
+                s.get_interactions("org_b", &["a".into()])
+                    .await
+                    .unwrap()
+                    .is_empty()
+            );
+            assert!(
+                s.list_interactions("org_b", &q(10))
+                    .await
+                    .unwrap()
+                    .data
+                    .is_empty()
+            );
+            s.apply_enrichment(ORG, &[enrich("a", "x", "s1")])
+                .await
+                .unwrap();
+            s.refresh_sessions(ORG, &["s1".into()]).await.unwrap();
+            assert!(s.get_session("org_b", "s1").await.unwrap().is_none());
+            assert!(s.get_session(ORG, "s1").await.unwrap().is_some());
+            assert_eq!(
+                s.traffic_summary("org_b", 0, 100, 5).await.unwrap(),
+                TrafficSummary::default()
+            );
+            // an event appended under another org's id is stored under the caller's org
+            let mut foreign = ev("f", "x", 1);
+            foreign.org_id = "org_evil".into();
+            s.append(ORG, vec![foreign], vec![]).await.unwrap();
+            assert_eq!(
+                s.get_interactions(ORG, &["f".into()]).await.unwrap()[0].org_id,
+                ORG
+            );
+        });
+    }
+
+    #[test]
+    fn get_follows_id_order_and_skips_unknown() {
+        block_on(async {
+            let s = MemoryStore::new();
+            s.append(ORG, vec![ev("a", "x", 1), ev("b", "x", 2)], vec![])
+                .await
+                .unwrap();
+            let got = s
+                .get_interactions(ORG, &["b".into(), "zz".into(), "a".into()])
+                .await
+                .unwrap();
+            assert_eq!(
+                got.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(),
+                ["b", "a"]
+            );
+        });
+    }
+
+    #[test]
+    fn list_is_newest_first_with_cursor_and_filters() {
+        block_on(async {
+            let s = MemoryStore::new();
+            // c and d share a timestamp: the later insert comes first
+            let mut t = track("t", "x", "Checkout", 3);
+            t.is_bot = true;
+            s.append(
+                ORG,
+                vec![
+                    ev("a", "x", 1),
+                    ev("b", "x", 5),
+                    ev("c", "x", 3),
+                    ev("d", "x", 3),
+                    t,
+                ],
+                vec![],
+            )
+            .await
+            .unwrap();
+            let mut ids = Vec::new();
+            let mut cursor = None;
+            loop {
+                let page = s
+                    .list_interactions(
+                        ORG,
+                        &InteractionQuery {
+                            limit: 2,
+                            cursor,
+                            ..Default::default()
+                        },
+                    )
+                    .await
+                    .unwrap();
+                assert!(page.data.len() <= 2);
+                ids.extend(page.data.into_iter().map(|e| e.id));
+                cursor = page.next_cursor;
+                if cursor.is_none() {
+                    break;
+                }
+            }
+            assert_eq!(ids, ["b", "t", "d", "c", "a"]);
+            let tracks = s
+                .list_interactions(
+                    ORG,
+                    &InteractionQuery {
+                        limit: 10,
+                        event_type: Some(EventType::Track),
+                        ..Default::default()
+                    },
+                )
+                .await
+                .unwrap();
+            assert_eq!(tracks.data.len(), 1);
+            let named = s
+                .list_interactions(
+                    ORG,
+                    &InteractionQuery {
+                        limit: 10,
+                        name: Some("Checkout".into()),
+                        ..Default::default()
+                    },
+                )
+                .await
+                .unwrap();
+            assert_eq!(named.data.len(), 1);
+            let window = s
+                .list_interactions(
+                    ORG,
+                    &InteractionQuery {
+                        limit: 10,
+                        since: Some(3),
+                        until: Some(5),
+                        ..Default::default()
+                    },
+                )
+                .await
+                .unwrap();
+            assert_eq!(window.data.len(), 3);
+            // limit 0 is clamped to 1
+            let one = s.list_interactions(ORG, &q(0)).await.unwrap();
+            assert_eq!(one.data.len(), 1);
+            assert!(one.next_cursor.is_some());
+            let bad = s
+                .list_interactions(
+                    ORG,
+                    &InteractionQuery {
+                        limit: 1,
+                        cursor: Some("nope".into()),
+                        ..Default::default()
+                    },
+                )
+                .await;
+            assert!(matches!(bad, Err(Error::Invalid { .. })));
+            // last page has no cursor
+            assert!(
+                s.list_interactions(ORG, &q(5))
+                    .await
+                    .unwrap()
+                    .next_cursor
+                    .is_none()
+            );
+        });
+    }
+
+    #[test]
+    fn enrichment_and_session_refresh() {
+        block_on(async {
+            let s = MemoryStore::new();
+            let mut first = ev("a", "x", 10);
+            if let Some(p) = first.context.page.as_mut() {
+                p.referrer = Some("https://www.google.com/".into());
+            }
+            first.context.campaign = Some(Campaign {
+                source: Some("news".into()),
+                ..Default::default()
+            });
+            first.context.user_agent = Some(UserAgentInfo {
+                device: DeviceClass::Mobile,
+                ..Default::default()
+            });
+            let mut last = track("c", "x", "Signup", 30);
+            last.is_bot = true;
+            s.append(ORG, vec![first, ev("b", "x", 20), last], vec![])
+                .await
+                .unwrap();
+            let mut en = vec![
+                enrich("a", "x", "s1"),
+                enrich("b", "x", "s1"),
+                enrich("c", "x", "s1"),
+                enrich("unknown", "x", "s1"),
+            ];
+            en[0].referrer_class = ReferrerClass::Search;
+            s.apply_enrichment(ORG, &en).await.unwrap();
+            s.apply_enrichment(ORG, &en).await.unwrap(); // idempotent
+            s.refresh_sessions(ORG, &["s1".into()]).await.unwrap();
+            let ses = s.get_session(ORG, "s1").await.unwrap().unwrap();
+            assert_eq!(
+                (
+                    ses.started_at,
+                    ses.ended_at,
+                    ses.event_count,
+                    ses.page_count
+                ),
+                (10, 30, 3, 2)
+            );
+            assert_eq!(ses.entry_path.as_deref(), Some("/a"));
+            assert_eq!(ses.exit_path.as_deref(), Some("/b"));
+            assert_eq!(ses.referrer.as_deref(), Some("https://www.google.com/"));
+            assert_eq!(ses.referrer_class, Some(ReferrerClass::Search));
+            assert_eq!(ses.campaign.as_deref(), Some("news|||"));
+            assert_eq!(ses.device, Some(DeviceClass::Mobile));
+            assert!(ses.is_bot);
+            assert_eq!(ses.person_id, "x");
+            let by_session = s
+                .list_interactions(
+                    ORG,
+                    &InteractionQuery {
+                        limit: 10,
+                        session_id: Some("s1".into()),
+                        ..Default::default()
+                    },
+                )
+                .await
+                .unwrap();
+            assert_eq!(by_session.data.len(), 3);
+            // refresh again: same row
+            s.refresh_sessions(ORG, &["s1".into()]).await.unwrap();
+            assert_eq!(s.get_session(ORG, "s1").await.unwrap().unwrap(), ses);
+            // a session without events disappears
+            s.apply_enrichment(
+                ORG,
+                &[
+                    enrich("a", "x", "s2"),
+                    enrich("b", "x", "s2"),
+                    enrich("c", "x", "s2"),
+                ],
+            )
+            .await
+            .unwrap();
+            s.refresh_sessions(ORG, &["s1".into(), "s2".into()])
+                .await
+                .unwrap();
+            assert!(s.get_session(ORG, "s1").await.unwrap().is_none());
+            assert_eq!(
+                s.get_session(ORG, "s2").await.unwrap().unwrap().event_count,
+                3
+            );
+        });
+    }
+
+    #[test]
+    fn latest_session_and_listing() {
+        block_on(async {
+            let s = MemoryStore::new();
+            s.append(
+                ORG,
+                vec![
+                    ev("a", "x", 0),
+                    ev("b", "x", 40 * MIN),
+                    ev("c", "y", 50 * MIN),
+                ],
+                vec![],
+            )
+            .await
+            .unwrap();
+            s.apply_enrichment(
+                ORG,
+                &[
+                    enrich("a", "x", "s1"),
+                    enrich("b", "x", "s2"),
+                    enrich("c", "y", "s3"),
+                ],
+            )
+            .await
+            .unwrap();
+            s.refresh_sessions(ORG, &["s1".into(), "s2".into(), "s3".into()])
+                .await
+                .unwrap();
+            assert!(s.latest_session(ORG, "x", -1).await.unwrap().is_none());
+            assert_eq!(
+                s.latest_session(ORG, "x", 0).await.unwrap().unwrap().id,
+                "s1"
+            );
+            assert_eq!(
+                s.latest_session(ORG, "x", 39 * MIN)
+                    .await
+                    .unwrap()
+                    .unwrap()
+                    .id,
+                "s1"
+            );
+            assert_eq!(
+                s.latest_session(ORG, "x", 41 * MIN)
+                    .await
+                    .unwrap()
+                    .unwrap()
+                    .id,
+                "s2"
+            );
+            let all = s
+                .list_sessions(
+                    ORG,
+                    &SessionQuery {
+                        limit: 2,
+                        ..Default::default()
+                    },
+                )
+                .await
+                .unwrap();
+            assert_eq!(
+                all.data.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(),
+                ["s3", "s2"]
+            );
+            let rest = s
+                .list_sessions(
+                    ORG,
+                    &SessionQuery {
+                        limit: 2,
+                        cursor: all.next_cursor,
+                        ..Default::default()
+                    },
+                )
+                .await
+                .unwrap();
+            assert_eq!(
+                rest.data.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(),
+                ["s1"]
+            );
+            assert!(rest.next_cursor.is_none());
+            let x = s
+                .list_sessions(
+                    ORG,
+                    &SessionQuery {
+                        limit: 10,
+                        person_id: Some("x".into()),
+                        since: Some(1),
+                        ..Default::default()
+                    },
+                )
+                .await
+                .unwrap();
+            assert_eq!(x.data.len(), 1);
+        });
+    }
+
+    #[test]
+    fn identity_links_repoint_events_and_sessions() {
+        block_on(async {
+            let s = MemoryStore::new();
+            s.append(ORG, vec![ev("a", "anon1", 0), ev("b", "anon2", 1)], vec![])
+                .await
+                .unwrap();
+            s.apply_enrichment(
+                ORG,
+                &[enrich("a", "anon1", "s1"), enrich("b", "anon2", "s2")],
+            )
+            .await
+            .unwrap();
+            s.refresh_sessions(ORG, &["s1".into(), "s2".into()])
+                .await
+                .unwrap();
+            assert_eq!(s.resolve_person(ORG, "anon1").await.unwrap(), None);
+            s.link_identity(ORG, "anon1", "user", 5).await.unwrap();
+            s.link_identity(ORG, "anon1", "user", 5).await.unwrap(); // idempotent
+            assert_eq!(
+                s.resolve_person(ORG, "anon1").await.unwrap().as_deref(),
+                Some("user")
+            );
+            assert_eq!(
+                s.get_session(ORG, "s1").await.unwrap().unwrap().person_id,
+                "user"
+            );
+            assert_eq!(
+                s.get_interactions(ORG, &["a".into()]).await.unwrap()[0]
+                    .person_id
+                    .as_deref(),
+                Some("user")
+            );
+            // alias: the user's previous id becomes another person; the links stay flat
+            s.link_identity(ORG, "user", "user2", 6).await.unwrap();
+            assert_eq!(
+                s.resolve_person(ORG, "anon1").await.unwrap().as_deref(),
+                Some("user2")
+            );
+            assert_eq!(
+                s.get_session(ORG, "s1").await.unwrap().unwrap().person_id,
+                "user2"
+            );
+            // linking to an id that is itself an alias links to its person
+            s.link_identity(ORG, "anon2", "anon1", 7).await.unwrap();
+            assert_eq!(
+                s.get_session(ORG, "s2").await.unwrap().unwrap().person_id,
+                "user2"
+            );
+            let mine = s
+                .list_interactions(
+                    ORG,
+                    &InteractionQuery {
+                        limit: 10,
+                        person_id: Some("user2".into()),
+                        ..Default::default()
+                    },
+                )
+                .await
+                .unwrap();
+            assert_eq!(mine.data.len(), 2);
+            // a link back to the alias is a no-op, not a cycle
+            s.link_identity(ORG, "user2", "anon1", 8).await.unwrap();
+            assert_eq!(
+                s.resolve_person(ORG, "anon1").await.unwrap().as_deref(),
+                Some("user2")
+            );
+            assert_eq!(s.resolve_person(ORG, "user2").await.unwrap(), None);
+            // unenriched events follow the links too
+            s.append(ORG, vec![ev("c", "anon3", 9)], vec![])
+                .await
+                .unwrap();
+            s.link_identity(ORG, "anon3", "user2", 10).await.unwrap();
+            let mine = s
+                .list_interactions(
+                    ORG,
+                    &InteractionQuery {
+                        limit: 10,
+                        person_id: Some("user2".into()),
+                        ..Default::default()
+                    },
+                )
+                .await
+                .unwrap();
+            assert_eq!(mine.data.len(), 3);
+        });
+    }
+
+    #[test]
+    fn traffic_summary_and_funnel_exclude_bots() {
+        block_on(async {
+            let s = MemoryStore::new();
+            let mut bot = ev("bot", "crawler", 5);
+            bot.is_bot = true;
+            let mut pii = track("t1", "x", "Add To Cart", 2);
+            pii.pii_scrubbed = 3;
+            let events = vec![
+                ev("a", "x", 1), // path /a
+                pii,
+                track("t2", "x", "Checkout", 3),
+                ev("b", "y", 1),
+                track("t3", "y", "Checkout", 2), // before add-to-cart: not in order
+                track("t4", "y", "Add To Cart", 3),
+                bot,
+                ev("late", "z", 1_000),
+            ];
+            s.append(ORG, events, vec![]).await.unwrap();
+            s.apply_enrichment(
+                ORG,
+                &[
+                    enrich("a", "x", "sx"),
+                    enrich("b", "y", "sy"),
+                    enrich("bot", "crawler", "sb"),
+                ],
+            )
+            .await
+            .unwrap();
+            s.refresh_sessions(ORG, &["sx".into(), "sy".into(), "sb".into()])
+                .await
+                .unwrap();
+            let sum = s.traffic_summary(ORG, 0, 100, 1).await.unwrap();
+            assert_eq!(sum.events, 7);
+            assert_eq!(sum.visitors, 2);
+            assert_eq!(sum.sessions, 2);
+            assert_eq!(sum.page_views, 2);
+            assert_eq!(sum.bot_events, 1);
+            assert_eq!(sum.pii_scrubbed, 3);
+            assert_eq!(sum.top_pages, vec![("/a".to_owned(), 1)]);
+            assert_eq!(sum.referrer_classes, vec![("direct".to_owned(), 2)]);
+            let steps = [
+                FunnelStep {
+                    label: "cart".into(),
+                    event_type: EventType::Track,
+                    name: Some("Add To Cart".into()),
+                },
+                FunnelStep {
+                    label: "checkout".into(),
+                    event_type: EventType::Track,
+                    name: Some("Checkout".into()),
+                },
+            ];
+            let rows = s.funnel(ORG, &steps, 0, 100).await.unwrap();
+            assert_eq!((rows[0].people, rows[1].people), (2, 1));
+            assert_eq!((rows[0].drop_off, rows[1].drop_off), (0.0, 0.5));
+            let page_step = [FunnelStep {
+                label: "a".into(),
+                event_type: EventType::Page,
+                name: Some("/a".into()),
+            }];
+            assert_eq!(
+                s.funnel(ORG, &page_step, 0, 100).await.unwrap()[0].people,
+                1
+            );
+        });
+    }
+
+    #[test]
+    fn accounts_authenticate_by_key() {
+        block_on(async {
+            let s = MemoryStore::new();
+            let (org, creds, keys) = keys::generate("Acme", 1, &[3u8; keys::RANDOM_BYTES]);
+            s.create_org(&org, &keys).await.unwrap();
+            assert!(matches!(
+                s.create_org(&org, &keys).await,
+                Err(Error::Conflict(_))
+            ));
+            let w = s.authenticate(&creds.write_key).await.unwrap().unwrap();
+            assert_eq!(
+                (w.org_id.as_str(), w.kind),
+                (org.id.as_str(), KeyKind::Write)
+            );
+            let k = s.authenticate(&creds.api_key).await.unwrap().unwrap();
+            assert_eq!(k.kind, KeyKind::Secret);
+            assert_eq!(k.pseudonym_key, keys.pseudonym_key);
+            let mut wrong = creds.api_key.clone();
+            wrong.pop();
+            wrong.push('x');
+            assert!(s.authenticate(&wrong).await.unwrap().is_none());
+            assert!(s.authenticate("garbage").await.unwrap().is_none());
+            let (org2, _, keys2) = keys::generate("Beta", 0, &[4u8; keys::RANDOM_BYTES]);
+            s.create_org(&org2, &keys2).await.unwrap();
+            let names: Vec<String> = s
+                .list_orgs()
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|o| o.name)
+                .collect();
+            assert_eq!(names, ["Beta", "Acme"]);
+            assert_eq!(s.get_org(&org.id).await.unwrap(), Some(org));
+        });
+    }
+
+    #[test]
+    fn catalog_upserts_by_sku() {
+        block_on(async {
+            let s = MemoryStore::new();
+            let p = |sku: &str, price| Product {
+                id: format!("p_{sku}"),
+                org_id: ORG.into(),
+                sku: sku.into(),
+                name: sku.into(),
+                brand: None,
+                category: None,
+                price_cents: Some(price),
+                currency: None,
+                url: None,
+                description: None,
+                updated_at: 0,
+            };
+            assert_eq!(
+                s.upsert_products(ORG, &[p("b", 1), p("a", 1), p("c", 1)])
+                    .await
+                    .unwrap(),
+                3
+            );
+            assert_eq!(
+                s.upsert_products(ORG, &[p("b", 1), p("a", 2)])
+                    .await
+                    .unwrap(),
+                1
+            );
+            let first = s.list_products(ORG, 2, None).await.unwrap();
+            assert_eq!(
+                first
+                    .data
+                    .iter()
+                    .map(|p| p.sku.as_str())
+                    .collect::<Vec<_>>(),
+                ["a", "b"]
+            );
+            assert_eq!(first.data[0].price_cents, Some(2));
+            let rest = s
+                .list_products(ORG, 2, first.next_cursor.as_deref())
+                .await
+                .unwrap();
+            assert_eq!(rest.data.len(), 1);
+            assert!(rest.next_cursor.is_none());
+            assert!(
+                s.list_products("org_b", 10, None)
+                    .await
+                    .unwrap()
+                    .data
+                    .is_empty()
+            );
+        });
+    }
+
+    #[test]
+    fn queue_leases_retries_and_dead_letters() {
+        block_on(async {
+            let s = MemoryStore::new();
+            let policy = RetryPolicy {
+                max_attempts: 2,
+                base_delay_ms: 1_000,
+                max_delay_ms: 10_000,
+            };
+            s.enqueue(
+                vec![
+                    NewJob::new("q", "k", json!(1)),
+                    NewJob::new("q", "k", json!(2)),
+                    NewJob::new("other", "k", json!(3)),
+                ],
+                0,
+            )
+            .await
+            .unwrap();
+            let mut delayed = NewJob::new("q", "k", json!(4));
+            delayed.not_before = Some(500);
+            s.enqueue(vec![delayed], 0).await.unwrap();
+            let jobs = s.reserve("q", 10, 100, 0).await.unwrap();
+            assert_eq!(
+                jobs.iter().map(|j| j.payload.clone()).collect::<Vec<_>>(),
+                [json!(1), json!(2)]
+            );
+            assert_eq!((jobs[0].attempts, jobs[0].lease_until), (1, 100));
+            assert_eq!(
+                s.depth("q").await.unwrap(),
+                QueueDepth {
+                    ready: 1,
+                    in_flight: 2,
+                    dead: 0
+                }
+            );
+            // leased jobs are not delivered again before the lease ends
+            assert!(s.reserve("q", 10, 100, 50).await.unwrap().is_empty());
+            s.ack(jobs[0].id).await.unwrap();
+            s.ack(jobs[0].id).await.unwrap(); // acking twice is fine
+            // the unacked job comes back after its lease, with the delayed one
+            let again = s.reserve("q", 10, 100, 600).await.unwrap();
+            assert_eq!(again.len(), 2);
+            let retried = again.iter().find(|j| j.id == jobs[1].id).unwrap();
+            assert_eq!(retried.attempts, 2);
+            // 2 deliveries = max_attempts: dead
+            assert!(s.fail(retried.id, "boom", &policy, 600, 0.0).await.unwrap());
+            assert!(s.fail(retried.id, "boom", &policy, 600, 0.0).await.unwrap());
+            assert_eq!(s.job_error(retried.id).as_deref(), Some("boom"));
+            let fresh = again.iter().find(|j| j.id != jobs[1].id).unwrap();
+            // first failure: retry after backoff(1) in [500, 1000]
+            assert!(!s.fail(fresh.id, "flaky", &policy, 600, 1.0).await.unwrap());
+            assert!(s.reserve("q", 10, 100, 1_599).await.unwrap().is_empty());
+            assert_eq!(s.reserve("q", 10, 100, 1_600).await.unwrap().len(), 1);
+            assert_eq!(
+                s.depth("q").await.unwrap(),
+                QueueDepth {
+                    ready: 0,
+                    in_flight: 1,
+                    dead: 1
+                }
+            );
+            let dead = s.dead_letters("q", 10).await.unwrap();
+            assert_eq!(dead.len(), 1);
+            assert_eq!(dead[0].payload, json!(2));
+            assert!(matches!(
+                s.fail(999, "x", &policy, 0, 0.0).await,
+                Err(Error::NotFound(_))
+            ));
+            assert_eq!(s.depth("other").await.unwrap().ready, 1);
+        });
+    }
+
+    #[test]
+    fn workflow_steps_are_recorded_until_finished() {
+        block_on(async {
+            let s = MemoryStore::new();
+            assert!(s.load_steps("r").await.unwrap().is_empty());
+            s.save_step("r", "one", &json!({"n": 1}), 0).await.unwrap();
+            s.save_step("r", "two", &json!(2), 0).await.unwrap();
+            s.save_step("other", "one", &json!(3), 0).await.unwrap();
+            let steps = s.load_steps("r").await.unwrap();
+            assert_eq!(steps.len(), 2);
+            assert_eq!(steps["one"], json!({"n": 1}));
+            s.finish_run("r", 1).await.unwrap();
+            assert!(s.is_run_finished("r"));
+            assert!(s.load_steps("r").await.unwrap().is_empty());
+            assert_eq!(s.load_steps("other").await.unwrap().len(), 1);
+        });
+    }
+
+    #[test]
+    fn blob_store_puts_lists_and_validates_keys() {
+        block_on(async {
+            let b = MemoryBlobStore::new();
+            b.put("raw/b/2", vec![2]).await.unwrap();
+            b.put("raw/a/1", vec![1]).await.unwrap();
+            b.put("raw/a/1", vec![9]).await.unwrap();
+            b.put("rawx", vec![0]).await.unwrap();
+            assert_eq!(b.get("raw/a/1").await.unwrap(), Some(vec![9]));
+            assert_eq!(b.list("raw/").await.unwrap(), ["raw/a/1", "raw/b/2"]);
+            b.delete("raw/a/1").await.unwrap();
+            b.delete("raw/a/1").await.unwrap();
+            assert_eq!(b.get("raw/a/1").await.unwrap(), None);
+            for bad in ["", "/abs", "a/../b", "a//b", "./a"] {
+                assert!(
+                    matches!(b.put(bad, vec![]).await, Err(Error::Invalid { .. })),
+                    "{bad}"
+                );
+            }
+            assert_eq!(b.len(), 2);
+        });
+    }
+
+    #[test]
+    fn fake_text_analyzer_is_deterministic() {
+        block_on(async {
+            let a = FakeTextAnalyzer::new();
+            let texts = vec![
+                "I love it, great stuff @shop!".to_owned(),
+                "terrible and broken, want a refund".to_owned(),
+                String::new(),
+                "mail me at bob@example.com or ping @alice@mastodon.social.".to_owned(),
+            ];
+            let out = a.analyze(ORG, &texts).await.unwrap();
+            assert_eq!(out.len(), 4);
+            let s = |i: usize| out[i].sentiment.clone().unwrap();
+            assert_eq!((s(0).label.as_str(), s(0).score), ("positive", 1.0));
+            assert_eq!(s(1).label, "negative");
+            assert_eq!((s(2).label.as_str(), s(2).score), ("neutral", 0.0));
+            assert_eq!(out[0].entities.len(), 1);
+            assert_eq!(out[0].entities[0].text, "@shop");
+            assert_eq!(
+                &texts[0][out[0].entities[0].start..out[0].entities[0].end],
+                "@shop"
+            );
+            assert_eq!(
+                out[3]
+                    .entities
+                    .iter()
+                    .map(|e| e.text.as_str())
+                    .collect::<Vec<_>>(),
+                ["@alice@mastodon.social"]
+            );
+            assert_eq!(out, a.analyze(ORG, &texts).await.unwrap());
+        });
+    }
+
+    #[test]
+    fn hash_embedder_is_normalized_and_similar_for_shared_words() {
+        block_on(async {
+            let e = HashEmbedder::new(32);
+            assert_eq!(e.dim(), 32);
+            let v = e
+                .embed(&[
+                    "red running shoes".into(),
+                    "Red shoes for running".into(),
+                    "tax invoice pdf".into(),
+                    "".into(),
+                ])
+                .await
+                .unwrap();
+            for x in &v {
+                assert_eq!(x.len(), 32);
+                assert!((x.iter().map(|a| a * a).sum::<f32>() - 1.0).abs() < 1e-5);
+            }
+            assert!(cosine(&v[0], &v[1]) > cosine(&v[0], &v[2]));
+            assert_eq!(v[0], e.embed_one("red running shoes"));
+        });
+    }
+
+    #[test]
+    fn brute_force_index_filters_and_ranks() {
+        block_on(async {
+            let idx = BruteForceIndex::new(2);
+            let rec = |id: &str, values: Vec<f32>, org: &str| VectorRecord {
+                id: id.into(),
+                values,
+                metadata: json!({"org_id": org}).as_object().cloned().unwrap(),
+            };
+            idx.upsert(vec![
+                rec("a", vec![1.0, 0.0], "o1"),
+                rec("b", vec![0.0, 1.0], "o1"),
+                rec("c", vec![1.0, 0.1], "o2"),
+            ])
+            .await
+            .unwrap();
+            idx.upsert(vec![rec("b", vec![0.7, 0.7], "o1")])
+                .await
+                .unwrap();
+            assert_eq!(idx.count().await.unwrap(), 3);
+            let filter = json!({"org_id": "o1"}).as_object().cloned().unwrap();
+            let hits = idx.query(&[1.0, 0.0], 5, &filter).await.unwrap();
+            assert_eq!(
+                hits.iter().map(|h| h.id.as_str()).collect::<Vec<_>>(),
+                ["a", "b"]
+            );
+            assert!((hits[0].score - 1.0).abs() < 1e-6);
+            idx.delete(&["a".into()]).await.unwrap();
+            let hits = idx.query(&[1.0, 0.0], 1, &Map::new()).await.unwrap();
+            assert_eq!(hits[0].id, "c");
+            assert!(matches!(
+                idx.query(&[1.0], 1, &Map::new()).await,
+                Err(Error::Invalid { .. })
+            ));
+            assert!(matches!(
+                idx.upsert(vec![rec("d", vec![1.0], "o1")]).await,
+                Err(Error::Invalid { .. })
+            ));
+        });
+    }
+
+    #[test]
+    fn frames_come_in_order_and_analysis_is_fixed() {
+        block_on(async {
+            let frame = |ts| Frame {
+                width: 1,
+                height: 1,
+                timestamp: ts,
+                rgb: vec![0, 0, 0],
+            };
+            let mut src = VecFrameSource::new(vec![frame(2), frame(1)]);
+            assert_eq!(src.remaining(), 2);
+            let face = BoundingBox {
+                x: 0.0,
+                y: 0.0,
+                w: 1.0,
+                h: 1.0,
+                score: 0.9,
+            };
+            let an = FixedFrameAnalyzer::new(FrameAnalysis::default()).with_frame(
+                2,
+                FrameAnalysis {
+                    faces: vec![face],
+                    people: vec![],
+                },
+            );
+            let f1 = src.next_frame().await.unwrap().unwrap();
+            assert_eq!(f1.timestamp, 1);
+            assert!(an.analyze(&f1).await.unwrap().faces.is_empty());
+            let f2 = src.next_frame().await.unwrap().unwrap();
+            assert_eq!(an.analyze(&f2).await.unwrap().faces, vec![face]);
+            assert!(src.next_frame().await.unwrap().is_none());
+            assert_eq!(an.calls(), 2);
+        });
+    }
+}

@@ -57,6 +57,9 @@ pub struct Parsed {
     pub errors: Vec<RowError>,
 }
 
+/// One input row: its 1-based number and its fields, or why it could not be read.
+type Row = (usize, Result<Map<String, Value>, RowError>);
+
 /// Deterministic product id from org and sku.
 pub fn product_id(org_id: &str, sku: &str) -> String {
     let mut h = Sha256::new();
@@ -69,7 +72,7 @@ pub fn product_id(org_id: &str, sku: &str) -> String {
 /// Parses a catalog file.
 pub fn parse(org_id: &str, bytes: &[u8], format: Format, now: i64) -> Parsed {
     let mut out = Parsed::default();
-    let rows: Vec<(usize, Result<Map<String, Value>, RowError>)> = match format {
+    let rows: Vec<Row> = match format {
         Format::Csv => csv_rows(bytes),
         Format::Json => json_rows(bytes),
     };
@@ -93,7 +96,7 @@ pub fn parse(org_id: &str, bytes: &[u8], format: Format, now: i64) -> Parsed {
     out
 }
 
-fn csv_rows(bytes: &[u8]) -> Vec<(usize, Result<Map<String, Value>, RowError>)> {
+fn csv_rows(bytes: &[u8]) -> Vec<Row> {
     let mut rdr = csv::ReaderBuilder::new().flexible(false).trim(csv::Trim::All).from_reader(bytes);
     let headers: Vec<String> = match rdr.headers() {
         Ok(h) => h.iter().map(|s| s.to_ascii_lowercase()).collect(),
@@ -120,7 +123,7 @@ fn csv_rows(bytes: &[u8]) -> Vec<(usize, Result<Map<String, Value>, RowError>)> 
         .collect()
 }
 
-fn json_rows(bytes: &[u8]) -> Vec<(usize, Result<Map<String, Value>, RowError>)> {
+fn json_rows(bytes: &[u8]) -> Vec<Row> {
     let as_obj = |row: usize, v: Value| match v {
         Value::Object(m) => Ok(m.into_iter().map(|(k, v)| (k.to_ascii_lowercase(), v)).collect()),
         _ => Err(RowError { row, field: "row".into(), reason: "expected a JSON object".into() }),
@@ -177,10 +180,8 @@ fn product_from(org_id: &str, row: usize, m: &Map<String, Value>, now: i64) -> R
         None => None,
     };
     let url = text(m, "url");
-    if let Some(u) = &url {
-        if !(u.starts_with("http://") || u.starts_with("https://")) {
-            return Err(err("url", format!("{u:?} is not an http(s) URL")));
-        }
+    if let Some(u) = url.as_ref().filter(|u| !(u.starts_with("http://") || u.starts_with("https://"))) {
+        return Err(err("url", format!("{u:?} is not an http(s) URL")));
     }
     Ok(Product {
         id: product_id(org_id, &sku),
@@ -211,11 +212,12 @@ fn parse_price(s: &str) -> Result<(Option<i64>, Option<String>), String> {
             currency = Some(code.to_owned());
         }
     }
-    if let Some((num, code)) = body.rsplit_once(' ') {
-        if code.len() == 3 && code.chars().all(|c| c.is_ascii_alphabetic()) {
-            currency = Some(code.to_ascii_uppercase());
-            body = num.trim();
-        }
+    if let Some((num, code)) = body
+        .rsplit_once(' ')
+        .filter(|(_, code)| code.len() == 3 && code.chars().all(|c| c.is_ascii_alphabetic()))
+    {
+        currency = Some(code.to_ascii_uppercase());
+        body = num.trim();
     }
     // A comma followed by exactly two digits at the end is a decimal comma.
     let normalized = match body.rfind(',') {

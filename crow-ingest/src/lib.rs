@@ -6,5 +6,11 @@
 
 pub mod api;
 pub mod catalog;
+pub mod enrich;
 pub mod http;
 pub mod jobs;
+pub mod workflows;
+#[cfg(feature = "website")]
+pub mod ingest;
+#[cfg(feature = "website")]
+pub mod website;

@@ -95,10 +95,11 @@ CREATE TABLE interactions (
     UNIQUE (org_id, id)
 );
 -- `seq` (the rowid) is the implicit last column of every index: (org_id, timestamp) serves
--- ORDER BY timestamp DESC, seq DESC without a sort.
+-- ORDER BY timestamp DESC, seq DESC without a sort. person_id is NULL until enrichment, so its
+-- index is partial: inserts skip it (queries on `person_id = ?` still use it).
 CREATE INDEX interactions_time ON interactions (org_id, timestamp);
-CREATE INDEX interactions_person ON interactions (org_id, person_id, timestamp);
-CREATE INDEX interactions_session ON interactions (org_id, session_id, timestamp);
+CREATE INDEX interactions_person ON interactions (org_id, person_id, timestamp) WHERE person_id IS NOT NULL;
+CREATE INDEX interactions_session ON interactions (org_id, session_id, timestamp) WHERE session_id IS NOT NULL;
 
 -- Sessions, recomputed from their interactions by `refresh_sessions`.
 CREATE TABLE sessions (
@@ -119,8 +120,9 @@ CREATE TABLE sessions (
     is_bot          INTEGER NOT NULL DEFAULT 0,
     UNIQUE (org_id, id)
 );
-CREATE INDEX sessions_time ON sessions (org_id, started_at);
-CREATE INDEX sessions_person ON sessions (org_id, person_id, started_at);
+-- Sessions list newest first, ties broken by id.
+CREATE INDEX sessions_time ON sessions (org_id, started_at, id);
+CREATE INDEX sessions_person ON sessions (org_id, person_id, started_at, id);
 
 -- Identity stitching: alias (anonymous or previous id) -> person.
 CREATE TABLE identities (
@@ -134,6 +136,7 @@ CREATE INDEX identities_person ON identities (org_id, person_id);
 
 -- Durable job queue. AUTOINCREMENT: a job id is never reused, so a late ack of an old job
 -- cannot delete a new one. A job is in flight while `lease_until` is set and status is ready.
+-- jobs_ready ends with the implicit rowid (= id), so "oldest first" needs no sort.
 CREATE TABLE jobs (
     id           INTEGER PRIMARY KEY AUTOINCREMENT,
     queue        TEXT NOT NULL,
@@ -146,7 +149,7 @@ CREATE TABLE jobs (
     last_error   TEXT,
     enqueued_at  INTEGER NOT NULL
 );
-CREATE INDEX jobs_ready ON jobs (queue, status, not_before);
+CREATE INDEX jobs_ready ON jobs (queue, status);
 
 -- Finished workflow steps, so a crashed workflow resumes instead of repeating them.
 CREATE TABLE workflow_steps (

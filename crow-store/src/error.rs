@@ -57,9 +57,13 @@ pub enum StoreError {
     /// The operating system's random number generator failed.
     #[error("random number generator: {0}")]
     Random(String),
-    /// The store is shut down (its writer thread is gone) or a background task failed.
+    /// The store is shut down (its writer thread is gone, its read pool closed).
     #[error("store closed: {0}")]
     Closed(String),
+    /// Something broke inside crow-store (a panicking request, a transaction SQLite rolled
+    /// back on its own, a failed background task).
+    #[error("internal error: {0}")]
+    Internal(String),
 }
 
 impl StoreError {
@@ -94,8 +98,14 @@ impl StoreError {
             StoreError::Conflict(m) => StoreError::Conflict(m.clone()),
             StoreError::NotFound(m) => StoreError::NotFound(m.clone()),
             StoreError::Closed(m) => StoreError::Closed(m.clone()),
-            other => StoreError::Closed(format!("write transaction failed: {other}")),
+            other => StoreError::Internal(format!("write transaction failed: {other}")),
         }
+    }
+}
+
+impl From<rusqlite::types::FromSqlError> for StoreError {
+    fn from(e: rusqlite::types::FromSqlError) -> Self {
+        StoreError::Sqlite(e.into())
     }
 }
 

@@ -26,7 +26,7 @@ const PII: [&str; 14] = [
 fn no_raw_pii_reaches_storage_or_logs() {
     let dir = tempfile::tempdir().unwrap();
     let org = create_org(dir.path(), "Private");
-    let srv = ServerProcess::start(dir.path(), 0, &[]);
+    let mut srv = ServerProcess::start(dir.path(), 0, &[]);
     let c = client();
     let batch = json!({"writeKey": org.write_key, "batch": [
         {"type": "track", "event": "Form Submitted", "anonymousId": "anon-p", "messageId": "p-1",

@@ -123,7 +123,9 @@ pub(crate) fn decode(req: &HttpRequest, route: Route, limits: &Limits) -> Result
             Some(other) => {
                 return Err(RequestError::new(
                     RequestErrorKind::UnsupportedEncoding,
-                    format!("unsupported compression `{other}`: send plain JSON, gzip (`compression=gzip-js`) or base64 form data (`compression=base64`)"),
+                    format!(
+                        "unsupported compression `{other}`: send plain JSON, gzip (`compression=gzip-js`) or base64 form data (`compression=base64`)"
+                    ),
                 ));
             }
         }
@@ -145,7 +147,9 @@ pub(crate) fn decode(req: &HttpRequest, route: Route, limits: &Limits) -> Result
         }
         Compression::Deflate => {
             // `deflate` is zlib (RFC 1950) by the HTTP spec, raw deflate in some clients.
-            let zlib = bytes.len() >= 2 && (u16::from(bytes[0]) << 8 | u16::from(bytes[1])) % 31 == 0 && bytes[0] & 0x0f == 8;
+            let zlib = bytes.len() >= 2
+                && (u16::from(bytes[0]) << 8 | u16::from(bytes[1])).is_multiple_of(31)
+                && bytes[0] & 0x0f == 8;
             inflated = if zlib {
                 read_capped(flate2::read::ZlibDecoder::new(bytes), cap, bytes.len(), "deflate")?
             } else {
@@ -169,14 +173,20 @@ pub(crate) fn decode(req: &HttpRequest, route: Route, limits: &Limits) -> Result
         Err(e) => {
             return Err(RequestError::new(
                 RequestErrorKind::InvalidUtf8,
-                format!("the body is not valid UTF-8 (first invalid byte at offset {})", e.valid_up_to()),
+                format!(
+                    "the body is not valid UTF-8 (first invalid byte at offset {})",
+                    e.valid_up_to()
+                ),
             )
             .with_extra(serde_json::json!({ "offset": e.valid_up_to() })));
         }
     };
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     if text.trim_start().is_empty() {
-        return Err(RequestError::new(RequestErrorKind::BadJson, "the body is empty: expected a JSON object or array"));
+        return Err(RequestError::new(
+            RequestErrorKind::BadJson,
+            "the body is empty: expected a JSON object or array",
+        ));
     }
     let scan = scan_json(text.as_bytes(), limits.max_depth).map_err(|e| {
         RequestError::new(
@@ -191,7 +201,12 @@ pub(crate) fn decode(req: &HttpRequest, route: Route, limits: &Limits) -> Result
     let value: Value = serde_json::from_str(text).map_err(|e| {
         RequestError::new(
             RequestErrorKind::BadJson,
-            format!("malformed JSON at line {}, column {}: {}", e.line(), e.column(), strip_position(&e)),
+            format!(
+                "malformed JSON at line {}, column {}: {}",
+                e.line(),
+                e.column(),
+                strip_position(&e)
+            ),
         )
         .with_extra(serde_json::json!({ "line": e.line(), "column": e.column() }))
     })?;
@@ -258,7 +273,10 @@ fn read_capped(r: impl Read, cap: usize, compressed_len: usize, what: &str) -> R
     match r.take(cap as u64 + 1).read_to_end(&mut out) {
         Ok(_) if out.len() > cap => Err(too_large(out.len(), cap, true)),
         Ok(_) => Ok(out),
-        Err(e) => Err(RequestError::new(RequestErrorKind::BadEncoding, format!("the {what} body cannot be decompressed: {e}"))),
+        Err(e) => Err(RequestError::new(
+            RequestErrorKind::BadEncoding,
+            format!("the {what} body cannot be decompressed: {e}"),
+        )),
     }
 }
 
@@ -275,10 +293,19 @@ fn form_data(body: &[u8]) -> Result<Vec<u8>, RequestError> {
         return Ok(data.as_bytes().to_vec());
     }
     // Form decoding turns an unescaped `+` into a space; base64 has no spaces.
-    let fixed: std::borrow::Cow<'_, str> = if data.contains(' ') { data.replace(' ', "+").into() } else { data.into() };
+    let fixed: std::borrow::Cow<'_, str> = if data.contains(' ') {
+        data.replace(' ', "+").into()
+    } else {
+        data.into()
+    };
     B64.decode(fixed.as_bytes())
         .or_else(|_| B64_URL.decode(fixed.as_bytes()))
-        .map_err(|e| RequestError::new(RequestErrorKind::BadEncoding, format!("the `data` form field is not valid base64: {e}")))
+        .map_err(|e| {
+            RequestError::new(
+                RequestErrorKind::BadEncoding,
+                format!("the `data` form field is not valid base64: {e}"),
+            )
+        })
 }
 
 #[cfg(test)]
@@ -291,7 +318,10 @@ mod tests {
             method: "POST".into(),
             path: route_path.into(),
             query: query.map(str::to_owned),
-            headers: headers.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect(),
+            headers: headers
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
             body,
             peer_ip: None,
         }
@@ -318,7 +348,12 @@ mod tests {
     #[test]
     fn deep_nesting_is_refused_before_parsing() {
         let deep = "[".repeat(100_000) + &"]".repeat(100_000);
-        let e = decode(&req("/api/v1/events", &[], None, deep.into_bytes()), Route::Crow, &Limits::default()).unwrap_err();
+        let e = decode(
+            &req("/api/v1/events", &[], None, deep.into_bytes()),
+            Route::Crow,
+            &Limits::default(),
+        )
+        .unwrap_err();
         assert_eq!(e.kind, RequestErrorKind::TooDeep);
         assert_eq!(e.kind.status(), 400);
     }
@@ -343,20 +378,65 @@ mod tests {
     fn gzip_and_sniffing_and_encodings() {
         let body = br#"{"batch":[]}"#;
         let limits = Limits::default();
-        let (v, _) = decode(&req("/v1/batch", &[("content-encoding", "gzip")], None, gzip(body)), Route::Segment(None), &limits).unwrap();
+        let (v, _) = decode(
+            &req("/v1/batch", &[("content-encoding", "gzip")], None, gzip(body)),
+            Route::Segment(None),
+            &limits,
+        )
+        .unwrap();
         assert_eq!(v["batch"], serde_json::json!([]));
         // no header: sniffed (posthog-js gzip-js sends text/plain)
-        let (v, _) = decode(&req("/e/", &[("content-type", "text/plain")], Some("compression=gzip-js"), gzip(body)), Route::PostHog, &limits).unwrap();
+        let (v, _) = decode(
+            &req(
+                "/e/",
+                &[("content-type", "text/plain")],
+                Some("compression=gzip-js"),
+                gzip(body),
+            ),
+            Route::PostHog,
+            &limits,
+        )
+        .unwrap();
         assert_eq!(v["batch"], serde_json::json!([]));
-        let e = decode(&req("/v1/batch", &[("content-encoding", "br")], None, body.to_vec()), Route::Segment(None), &limits).unwrap_err();
+        let e = decode(
+            &req("/v1/batch", &[("content-encoding", "br")], None, body.to_vec()),
+            Route::Segment(None),
+            &limits,
+        )
+        .unwrap_err();
         assert_eq!((e.kind, e.kind.status()), (RequestErrorKind::UnsupportedEncoding, 415));
-        let e = decode(&req("/v1/batch", &[("content-encoding", "gzip")], None, b"\x1f\x8bgarbage".to_vec()), Route::Segment(None), &limits).unwrap_err();
+        let e = decode(
+            &req(
+                "/v1/batch",
+                &[("content-encoding", "gzip")],
+                None,
+                b"\x1f\x8bgarbage".to_vec(),
+            ),
+            Route::Segment(None),
+            &limits,
+        )
+        .unwrap_err();
         assert_eq!((e.kind, e.kind.status()), (RequestErrorKind::BadEncoding, 400));
         let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
         z.write_all(body).unwrap();
-        let (v, _) = decode(&req("/v1/batch", &[("content-encoding", "deflate")], None, z.finish().unwrap()), Route::Segment(None), &limits).unwrap();
+        let (v, _) = decode(
+            &req(
+                "/v1/batch",
+                &[("content-encoding", "deflate")],
+                None,
+                z.finish().unwrap(),
+            ),
+            Route::Segment(None),
+            &limits,
+        )
+        .unwrap();
         assert!(v.get("batch").is_some());
-        let e = decode(&req("/e/", &[], Some("compression=lz64"), body.to_vec()), Route::PostHog, &limits).unwrap_err();
+        let e = decode(
+            &req("/e/", &[], Some("compression=lz64"), body.to_vec()),
+            Route::PostHog,
+            &limits,
+        )
+        .unwrap_err();
         assert_eq!(e.kind.status(), 415);
     }
 
@@ -366,24 +446,52 @@ mod tests {
         let b64 = base64::engine::general_purpose::STANDARD.encode(json);
         let encoded: String = form_urlencoded::byte_serialize(b64.as_bytes()).collect();
         let body = format!("data={encoded}");
-        let r = req("/e/", &[("content-type", "application/x-www-form-urlencoded")], Some("compression=base64&ver=1.0"), body.into_bytes());
+        let r = req(
+            "/e/",
+            &[("content-type", "application/x-www-form-urlencoded")],
+            Some("compression=base64&ver=1.0"),
+            body.into_bytes(),
+        );
         let (v, _) = decode(&r, Route::PostHog, &Limits::default()).unwrap();
         assert_eq!(v[0]["event"], "$pageview");
         // unescaped `+` turned into spaces, no padding
         let raw = format!("data={}", b64.trim_end_matches('=').replace('+', " "));
-        let (v, _) = decode(&req("/e/", &[], None, raw.into_bytes()), Route::PostHog, &Limits::default()).unwrap();
+        let (v, _) = decode(
+            &req("/e/", &[], None, raw.into_bytes()),
+            Route::PostHog,
+            &Limits::default(),
+        )
+        .unwrap();
         assert_eq!(v[0]["properties"]["token"], "wk");
-        let e = decode(&req("/e/", &[], Some("compression=base64"), b"data=%%%".to_vec()), Route::PostHog, &Limits::default()).unwrap_err();
+        let e = decode(
+            &req("/e/", &[], Some("compression=base64"), b"data=%%%".to_vec()),
+            Route::PostHog,
+            &Limits::default(),
+        )
+        .unwrap_err();
         assert_eq!(e.kind, RequestErrorKind::BadEncoding);
     }
 
     #[test]
     fn utf8_json_and_size_errors() {
-        let limits = Limits { max_body_bytes: 64, ..Limits::default() };
-        let e = decode(&req("/api/v1/events", &[], None, b"{\"a\":\"\xff\"}".to_vec()), Route::Crow, &limits).unwrap_err();
+        let limits = Limits {
+            max_body_bytes: 64,
+            ..Limits::default()
+        };
+        let e = decode(
+            &req("/api/v1/events", &[], None, b"{\"a\":\"\xff\"}".to_vec()),
+            Route::Crow,
+            &limits,
+        )
+        .unwrap_err();
         assert_eq!((e.kind, e.kind.status()), (RequestErrorKind::InvalidUtf8, 400));
         assert!(e.detail.contains("offset 6"), "{}", e.detail);
-        let e = decode(&req("/api/v1/events", &[], None, b"{\"a\":\n  tru}".to_vec()), Route::Crow, &limits).unwrap_err();
+        let e = decode(
+            &req("/api/v1/events", &[], None, b"{\"a\":\n  tru}".to_vec()),
+            Route::Crow,
+            &limits,
+        )
+        .unwrap_err();
         assert_eq!(e.kind, RequestErrorKind::BadJson);
         assert!(e.detail.contains("line 2, column"), "{}", e.detail);
         let e = decode(&req("/api/v1/events", &[], None, vec![b' '; 65]), Route::Crow, &limits).unwrap_err();

@@ -26,9 +26,8 @@ fn insert_org(conn: &Connection, org: &Organization, k: &NewOrgKeys) -> Result<(
         .execute(params![org.id, org.name, org.created_at])?;
     conn.prepare_cached("INSERT INTO org_secrets (org_id, pseudonym_key, created_at) VALUES (?1, ?2, ?3)")?
         .execute(params![org.id, k.pseudonym_key, org.created_at])?;
-    let mut key = conn.prepare_cached(
-        "INSERT INTO api_keys (prefix, org_id, kind, hash, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-    )?;
+    let mut key = conn
+        .prepare_cached("INSERT INTO api_keys (prefix, org_id, kind, hash, created_at) VALUES (?1, ?2, ?3, ?4, ?5)")?;
     let write_hash = keys::hash_secret(&k.write_key);
     for (prefix, kind, hash) in [
         (&k.write_key, "write", &write_hash),
@@ -51,8 +50,11 @@ fn insert_org(conn: &Connection, org: &Organization, k: &NewOrgKeys) -> Result<(
     Ok(())
 }
 
-/// The stored key behind a prefix: (org, kind, hash, pseudonym key), unless revoked.
-fn lookup_key(conn: &Connection, prefix: &str) -> Result<Option<(String, String, String, Vec<u8>)>, StoreError> {
+/// A stored key: org, kind (`write`/`secret`), hash, the org's pseudonym key.
+type StoredKey = (String, String, String, Vec<u8>);
+
+/// The stored key behind a prefix, unless revoked.
+fn lookup_key(conn: &Connection, prefix: &str) -> Result<Option<StoredKey>, StoreError> {
     Ok(conn
         .prepare_cached(
             "SELECT k.org_id, k.kind, k.hash, s.pseudonym_key FROM api_keys k \
@@ -145,7 +147,8 @@ impl SqliteStore {
             }
         }
         let p = prefix.to_owned();
-        let Some((org_id, stored_kind, hash, pseudonym_key)) = self.read(move |conn| lookup_key(conn, &p)).await? else {
+        let Some((org_id, stored_kind, hash, pseudonym_key)) = self.read(move |conn| lookup_key(conn, &p)).await?
+        else {
             return Ok(None);
         };
         let expected = match kind {
@@ -208,5 +211,22 @@ impl AccountStore for SqliteStore {
 
     async fn authenticate(&self, presented: &str) -> crow_core::Result<Option<KeyGrant>> {
         Ok(self.authenticate_key(presented).await?)
+    }
+
+    async fn org_grant(&self, org_id: &str) -> crow_core::Result<Option<KeyGrant>> {
+        let id = org_id.to_owned();
+        Ok(self
+            .read(move |conn| {
+                Ok(conn
+                    .prepare_cached("SELECT pseudonym_key FROM org_secrets WHERE org_id = ?1")?
+                    .query_row([&id], |r| r.get::<_, Vec<u8>>(0))
+                    .optional()?
+                    .map(|pseudonym_key| KeyGrant {
+                        org_id: id.clone(),
+                        kind: KeyKind::Write,
+                        pseudonym_key,
+                    }))
+            })
+            .await?)
     }
 }

@@ -7,8 +7,9 @@ use rusqlite::{Connection, params};
 use super::{SqliteStore, clamp_limit, hex_decode, hex_encode};
 use crate::error::StoreError;
 
-/// Inserts or updates products; counts rows inserted or whose content changed (`updated_at`
-/// alone is not a change: an unchanged product keeps its stored row, `updated_at` included).
+/// Inserts or updates products under `org_id` (a product's own `org_id` is ignored); counts rows
+/// inserted or whose content changed (`updated_at` alone is not a change: an unchanged product
+/// keeps its stored row, `updated_at` included, so a re-crawl reports only real changes).
 fn upsert(conn: &Connection, org_id: &str, products: &[Product]) -> Result<usize, StoreError> {
     let mut stmt = conn.prepare_cached(
         "INSERT INTO products (org_id, sku, id, name, brand, category, price_cents, currency, url, description, \
@@ -21,9 +22,8 @@ fn upsert(conn: &Connection, org_id: &str, products: &[Product]) -> Result<usize
          OR products.price_cents IS NOT excluded.price_cents OR products.currency IS NOT excluded.currency \
          OR products.url IS NOT excluded.url OR products.description IS NOT excluded.description",
     )?;
-    let mut category = conn.prepare_cached(
-        "INSERT OR IGNORE INTO categories (org_id, name, created_at) VALUES (?1, ?2, ?3)",
-    )?;
+    let mut category =
+        conn.prepare_cached("INSERT OR IGNORE INTO categories (org_id, name, created_at) VALUES (?1, ?2, ?3)")?;
     let mut changed = 0;
     for p in products {
         changed += stmt.execute(params![
@@ -56,13 +56,6 @@ impl CatalogStore for SqliteStore {
             if p.sku.is_empty() {
                 return Err(StoreError::invalid(format!("products[{i}].sku"), "empty sku").into());
             }
-            if p.org_id != org_id {
-                return Err(StoreError::invalid(
-                    format!("products[{i}].org_id"),
-                    format!("product of org {:?} upserted into org {org_id:?}", p.org_id),
-                )
-                .into());
-            }
         }
         let org = org_id.to_owned();
         let products = products.to_vec();
@@ -74,18 +67,22 @@ impl CatalogStore for SqliteStore {
     async fn list_products(&self, org_id: &str, limit: u32, cursor: Option<&str>) -> crow_core::Result<Page<Product>> {
         let limit = clamp_limit(limit);
         let after = match cursor {
-            Some(c) => Some(hex_decode(c).ok_or_else(|| StoreError::invalid("cursor", "not a cursor returned by this store"))?),
+            Some(c) => Some(
+                hex_decode(c).ok_or_else(|| StoreError::invalid("cursor", "not a cursor returned by this store"))?,
+            ),
             None => None,
         };
         let org = org_id.to_owned();
         Ok(self
             .read(move |conn| {
-                let mut stmt = conn.prepare_cached(
+                // Two statements rather than `(?2 IS NULL OR sku > ?2)`, which defeats the index.
+                let after_clause = if after.is_some() { "sku > ?3" } else { "?3 IS NULL" };
+                let mut stmt = conn.prepare_cached(&format!(
                     "SELECT id, org_id, sku, name, brand, category, price_cents, currency, url, description, updated_at \
-                     FROM products WHERE org_id = ?1 AND (?2 IS NULL OR sku > ?2) ORDER BY sku LIMIT ?3",
-                )?;
+                     FROM products WHERE org_id = ?1 AND {after_clause} ORDER BY sku LIMIT ?2"
+                ))?;
                 let mut data = stmt
-                    .query_map(params![org, after, limit as i64 + 1], |r| {
+                    .query_map(params![org, limit as i64 + 1, after], |r| {
                         Ok(Product {
                             id: r.get(0)?,
                             org_id: r.get(1)?,

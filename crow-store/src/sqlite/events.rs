@@ -1,8 +1,6 @@
 //! [`EventStore`] over SQLite: interactions, sessions, identities and the two reports.
 
-use std::collections::HashMap;
-
-use crow_core::model::{DeviceClass, Enrichment, EventType, Interaction, Millis, ReferrerClass, Session};
+use crow_core::model::{DeviceClass, Enrichment, EventType, Interaction, Millis, PageContext, ReferrerClass, Session};
 use crow_core::ports::{
     AppendOutcome, EventStore, FunnelRow, FunnelStep, InteractionQuery, NewJob, Page, SessionQuery, TrafficSummary,
 };
@@ -10,7 +8,7 @@ use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
 
 use super::queue::{JobRow, insert_jobs};
-use super::{SqliteStore, clamp_limit, decode_cursor, encode_cursor, wall_clock_ms};
+use super::{SqliteStore, clamp_limit, decode_cursor, encode_cursor, hex_decode, hex_encode};
 use crate::error::StoreError;
 
 /// An interaction ready to insert: serialized off the writer thread, by the caller's task.
@@ -32,12 +30,16 @@ struct EventRow {
 }
 
 impl EventRow {
-    fn new(ev: Interaction) -> Result<EventRow, StoreError> {
+    /// The row of `ev`, stored under `org_id` (the event's own `org_id` is overwritten).
+    fn new(org_id: &str, mut ev: Interaction) -> Result<EventRow, StoreError> {
+        if ev.org_id != org_id {
+            org_id.clone_into(&mut ev.org_id);
+        }
         let data = serde_json::to_string(&ev)?;
         Ok(EventRow {
             event_type: ev.event_type.as_str(),
             referrer_class: ev.referrer_class.map(ReferrerClass::as_str),
-            page_path: ev.context.page.and_then(|p| p.path),
+            page_path: page_path(ev.context.page.as_ref()),
             id: ev.id,
             name: ev.name,
             anonymous_id: ev.anonymous_id,
@@ -52,6 +54,24 @@ impl EventRow {
         })
     }
 }
+
+/// Path of a page: `context.page.path`, else the path part of `context.page.url`.
+fn page_path(page: Option<&PageContext>) -> Option<String> {
+    let page = page?;
+    if let Some(p) = &page.path {
+        return Some(p.clone());
+    }
+    let url = page.url.as_deref()?;
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let path = rest.find('/').map_or("/", |i| &rest[i..]);
+    let end = path.find(['?', '#']).unwrap_or(path.len());
+    Some(path[..end].to_owned())
+}
+
+/// The person behind an event row `i`, as SQL: its stitched person, else its user or anonymous
+/// id resolved through `identities`, else that id itself.
+const PERSON_OF: &str = "coalesce(i.person_id, (SELECT d.person_id FROM identities d \
+     WHERE d.org_id = i.org_id AND d.alias_id = coalesce(i.user_id, i.anonymous_id)), i.user_id, i.anonymous_id)";
 
 const INSERT_EVENT: &str = "INSERT OR IGNORE INTO interactions (org_id, id, type, name, anonymous_id, user_id, \
      person_id, session_id, timestamp, received_at, is_bot, pii_scrubbed, page_path, referrer_class, data) \
@@ -106,7 +126,7 @@ fn interaction_from_row(row: &Row<'_>, first: usize) -> rusqlite::Result<Result<
         .map_err(StoreError::from))
 }
 
-const SESSION_COLS: &str = "seq, id, org_id, person_id, started_at, ended_at, event_count, page_count, entry_path, \
+const SESSION_COLS: &str = "id, org_id, person_id, started_at, ended_at, event_count, page_count, entry_path, \
      exit_path, referrer, referrer_class, campaign, device, is_bot";
 
 fn parse_device(s: &str) -> Option<DeviceClass> {
@@ -120,60 +140,78 @@ fn parse_device(s: &str) -> Option<DeviceClass> {
     })
 }
 
-/// A session row (columns [`SESSION_COLS`]) and its `seq`.
-fn session_from_row(row: &Row<'_>) -> rusqlite::Result<(i64, Session)> {
-    let referrer_class: Option<String> = row.get(11)?;
-    let device: Option<String> = row.get(13)?;
-    Ok((
-        row.get(0)?,
-        Session {
-            id: row.get(1)?,
-            org_id: row.get(2)?,
-            person_id: row.get(3)?,
-            started_at: row.get(4)?,
-            ended_at: row.get(5)?,
-            event_count: row.get(6)?,
-            page_count: row.get(7)?,
-            entry_path: row.get(8)?,
-            exit_path: row.get(9)?,
-            referrer: row.get(10)?,
-            referrer_class: referrer_class.as_deref().and_then(ReferrerClass::parse),
-            campaign: row.get(12)?,
-            device: device.as_deref().and_then(parse_device),
-            is_bot: row.get(14)?,
-        },
-    ))
+/// A session row (columns [`SESSION_COLS`]).
+fn session_from_row(row: &Row<'_>) -> rusqlite::Result<Session> {
+    let referrer_class: Option<String> = row.get(10)?;
+    let device: Option<String> = row.get(12)?;
+    Ok(Session {
+        id: row.get(0)?,
+        org_id: row.get(1)?,
+        person_id: row.get(2)?,
+        started_at: row.get(3)?,
+        ended_at: row.get(4)?,
+        event_count: row.get(5)?,
+        page_count: row.get(6)?,
+        entry_path: row.get(7)?,
+        exit_path: row.get(8)?,
+        referrer: row.get(9)?,
+        referrer_class: referrer_class.as_deref().and_then(ReferrerClass::parse),
+        campaign: row.get(11)?,
+        device: device.as_deref().and_then(parse_device),
+        is_bot: row.get(13)?,
+    })
+}
+
+/// Session cursor: `started_at` and the (hex) id of the last session of a page.
+fn encode_session_cursor(started_at: i64, id: &str) -> String {
+    format!("{started_at}.{}", hex_encode(id))
+}
+
+fn decode_session_cursor(cursor: &str) -> Result<(i64, String), StoreError> {
+    let bad = || StoreError::invalid("cursor", "not a cursor returned by this store");
+    let (t, id) = cursor.split_once('.').ok_or_else(bad)?;
+    Ok((t.parse().map_err(|_| bad())?, hex_decode(id).ok_or_else(bad)?))
 }
 
 /// Recomputes one session from its events; deletes the row when no event is left.
+///
+/// Aggregates: `started_at`/`ended_at` are the first/last event times; `entry_path`/`exit_path`
+/// the first/last view's path (the page path, or the screen name for screens); `referrer`,
+/// `referrer_class`, `campaign` and `device` come from the first event; `is_bot` is true when any
+/// event is a bot's; `person_id` is the first stitched person among the events, else the row's
+/// previous person, else the first event's user or anonymous id resolved through `identities`.
 fn refresh_session(conn: &Connection, org_id: &str, session_id: &str) -> Result<(), StoreError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT type, timestamp, page_path, referrer_class, is_bot, person_id, user_id, anonymous_id, data \
-         FROM interactions WHERE org_id = ?1 AND session_id = ?2 ORDER BY timestamp, seq",
-    )?;
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT type, timestamp, page_path, name, referrer_class, is_bot, person_id, {PERSON_OF}, data \
+         FROM interactions i WHERE org_id = ?1 AND session_id = ?2 ORDER BY timestamp, seq"
+    ))?;
     let mut rows = stmt.query(params![org_id, session_id])?;
     let mut s: Option<Session> = None;
-    let mut last_person: Option<String> = None;
+    let mut stitched: Option<String> = None;
+    let mut first_person: Option<String> = None;
     while let Some(row) = rows.next()? {
         let event_type: String = row.get(0)?;
         let ts: i64 = row.get(1)?;
-        let path: Option<String> = row.get(2)?;
-        let is_bot: bool = row.get(4)?;
-        if let Some(p) = row.get::<_, Option<String>>(5)? {
-            last_person = Some(p);
+        let is_bot: bool = row.get(5)?;
+        if stitched.is_none() {
+            stitched = row.get(6)?;
         }
-        let is_view = event_type == "page" || event_type == "screen";
+        let view = match event_type.as_str() {
+            "page" => Some(row.get::<_, Option<String>>(2)?),
+            "screen" => Some(row.get::<_, Option<String>>(3)?),
+            _ => None,
+        };
         let s = match &mut s {
             Some(s) => s,
             None => {
                 // The first event decides referrer, campaign and device.
                 let first: Interaction = serde_json::from_str(row.get_ref(8)?.as_str()?)?;
-                let referrer_class: Option<String> = row.get(3)?;
-                let hint: Option<String> = row.get::<_, Option<String>>(6)?.or(row.get(7)?);
+                let referrer_class: Option<String> = row.get(4)?;
+                first_person = row.get(7)?;
                 s.insert(Session {
                     id: session_id.to_owned(),
                     org_id: org_id.to_owned(),
-                    person_id: hint.unwrap_or_default(),
+                    person_id: String::new(),
                     started_at: ts,
                     ended_at: ts,
                     event_count: 0,
@@ -191,7 +229,7 @@ fn refresh_session(conn: &Connection, org_id: &str, session_id: &str) -> Result<
         s.ended_at = ts;
         s.event_count += 1;
         s.is_bot |= is_bot;
-        if is_view {
+        if let Some(path) = view {
             s.page_count += 1;
             if path.is_some() {
                 if s.entry_path.is_none() {
@@ -207,9 +245,14 @@ fn refresh_session(conn: &Connection, org_id: &str, session_id: &str) -> Result<
             .execute(params![org_id, session_id])?;
         return Ok(());
     };
-    if let Some(p) = last_person {
-        s.person_id = p;
-    }
+    let previous: Option<String> = if stitched.is_none() {
+        conn.prepare_cached("SELECT person_id FROM sessions WHERE org_id = ?1 AND id = ?2")?
+            .query_row(params![org_id, session_id], |r| r.get(0))
+            .optional()?
+    } else {
+        None
+    };
+    s.person_id = stitched.or(previous).or(first_person).unwrap_or_default();
     conn.prepare_cached(
         "INSERT INTO sessions (org_id, id, person_id, started_at, ended_at, event_count, page_count, entry_path, \
          exit_path, referrer, referrer_class, campaign, device, is_bot) \
@@ -267,15 +310,85 @@ fn link(conn: &Connection, org_id: &str, alias_id: &str, person_id: &str, at: Mi
     Ok(())
 }
 
-/// What a funnel step matches on.
-fn step_filter(step: &FunnelStep) -> (&'static str, Option<&str>) {
-    match (step.event_type, step.name.as_deref()) {
-        (_, None) => ("", None),
-        (EventType::Page, Some(n)) => (" AND page_path = ?5", Some(n)),
-        (_, Some(n)) => (" AND name = ?5", Some(n)),
+/// The SQL and parameters of one page of [`EventStore::list_interactions`] (one row more than
+/// `limit`, to learn whether a next page exists).
+fn list_interactions_sql(
+    org_id: &str,
+    query: &InteractionQuery,
+    limit: usize,
+) -> Result<(String, Vec<SqlValue>), StoreError> {
+    let cursor = query.cursor.as_deref().map(decode_cursor).transpose()?;
+    let mut sql = format!("SELECT seq, timestamp, {INTERACTION_COLS} FROM interactions WHERE org_id = ?");
+    let mut params: Vec<SqlValue> = vec![org_id.to_owned().into()];
+    let mut filter = |clause: &str, v: SqlValue| {
+        sql.push_str(clause);
+        params.push(v);
+    };
+    if let Some(t) = query.event_type {
+        filter(" AND type = ?", t.as_str().to_owned().into());
+    }
+    if let Some(n) = &query.name {
+        filter(" AND name = ?", n.clone().into());
+    }
+    if let Some(s) = query.since {
+        filter(" AND timestamp >= ?", s.into());
+    }
+    if let Some(u) = query.until {
+        filter(" AND timestamp < ?", u.into());
+    }
+    if let Some(s) = &query.session_id {
+        filter(" AND session_id = ?", s.clone().into());
+    }
+    if let Some(p) = &query.person_id {
+        filter(" AND person_id = ?", p.clone().into());
+    }
+    if let Some((t, s)) = cursor {
+        // A row value, so the index range starts at the cursor instead of scanning up to it.
+        filter(" AND (timestamp, seq) < (?", t.into());
+        filter(", ?)", s.into());
+    }
+    sql.push_str(" ORDER BY timestamp DESC, seq DESC LIMIT ?");
+    params.push((limit as i64 + 1).into());
+    Ok((sql, params))
+}
+
+/// The SQL and parameters of one page of [`EventStore::list_sessions`] (newest first, ties by
+/// id, one row more than `limit`).
+fn list_sessions_sql(org_id: &str, query: &SessionQuery, limit: usize) -> Result<(String, Vec<SqlValue>), StoreError> {
+    let cursor = query.cursor.as_deref().map(decode_session_cursor).transpose()?;
+    let mut sql = format!("SELECT {SESSION_COLS} FROM sessions WHERE org_id = ?");
+    let mut params: Vec<SqlValue> = vec![org_id.to_owned().into()];
+    if let Some(s) = query.since {
+        sql.push_str(" AND started_at >= ?");
+        params.push(s.into());
+    }
+    if let Some(p) = &query.person_id {
+        sql.push_str(" AND person_id = ?");
+        params.push(p.clone().into());
+    }
+    if let Some((t, id)) = cursor {
+        sql.push_str(" AND (started_at, id) < (?, ?)");
+        params.extend([t.into(), id.into()]);
+    }
+    sql.push_str(" ORDER BY started_at DESC, id DESC LIMIT ?");
+    params.push((limit as i64 + 1).into());
+    Ok((sql, params))
+}
+
+fn step_matches(step: &FunnelStep, event_type: EventType, name: Option<&str>, path: Option<&str>) -> bool {
+    if event_type != step.event_type {
+        return false;
+    }
+    match step.name.as_deref() {
+        None => true,
+        Some(want) if event_type == EventType::Page => path == Some(want),
+        Some(want) => name == Some(want),
     }
 }
 
+/// The funnel, person by person: each person's events (bots excluded) in time order, then
+/// insertion order; step `k` counts when an event matching it comes at or after the event that
+/// matched step `k - 1` (one event advances one step).
 fn funnel_query(
     conn: &Connection,
     org_id: &str,
@@ -283,105 +396,113 @@ fn funnel_query(
     since: Millis,
     until: Millis,
 ) -> Result<Vec<FunnelRow>, StoreError> {
-    // person → the time they reached the previous step (the earliest time that keeps them in).
-    let mut reached: HashMap<String, i64> = HashMap::new();
-    let mut rows = Vec::with_capacity(steps.len());
-    let mut previous: Option<u64> = None;
-    for (i, step) in steps.iter().enumerate() {
-        let (filter, name) = step_filter(step);
-        // The first step needs each person's earliest time; later ones every (person, time).
-        let (select, group) = if i == 0 {
-            ("SELECT", "GROUP BY 1")
-        } else {
-            ("SELECT DISTINCT", "")
-        };
-        let time = if i == 0 { "min(timestamp)" } else { "timestamp" };
+    let mut reached = vec![0u64; steps.len()];
+    if !steps.is_empty() {
+        let mut types: Vec<&'static str> = steps.iter().map(|s| s.event_type.as_str()).collect();
+        types.sort_unstable();
+        types.dedup();
+        let placeholders = vec!["?"; types.len()].join(", ");
         let sql = format!(
-            "{select} coalesce(person_id, anonymous_id, user_id), {time} FROM interactions \
-             WHERE org_id = ?1 AND timestamp >= ?2 AND timestamp < ?3 AND is_bot = 0 AND type = ?4{filter} \
-             AND coalesce(person_id, anonymous_id, user_id) IS NOT NULL {group}"
+            "SELECT p, type, name, page_path FROM (SELECT {PERSON_OF} AS p, type, name, page_path, timestamp, seq \
+             FROM interactions i WHERE org_id = ? AND timestamp >= ? AND timestamp < ? AND is_bot = 0 \
+             AND type IN ({placeholders})) WHERE p IS NOT NULL ORDER BY p, timestamp, seq"
         );
+        let mut params: Vec<SqlValue> = vec![org_id.to_owned().into(), since.into(), until.into()];
+        params.extend(types.iter().map(|t| SqlValue::from(t.to_string())));
         let mut stmt = conn.prepare_cached(&sql)?;
-        let mut params: Vec<SqlValue> = vec![
-            org_id.to_owned().into(),
-            since.into(),
-            until.into(),
-            step.event_type.as_str().to_owned().into(),
-        ];
-        if let Some(n) = name {
-            params.push(n.to_owned().into());
-        }
-        let mut q = stmt.query(params_from_iter(params))?;
-        let mut next: HashMap<String, i64> = HashMap::new();
-        while let Some(row) = q.next()? {
-            let person: String = row.get(0)?;
-            let ts: i64 = row.get(1)?;
-            let keep = if i == 0 {
-                true
-            } else {
-                reached.get(&person).is_some_and(|&prev| ts >= prev)
+        let mut rows = stmt.query(params_from_iter(params))?;
+        let mut person: Option<String> = None;
+        let mut next = 0;
+        while let Some(row) = rows.next()? {
+            let p = row.get_ref(0)?.as_str()?;
+            if person.as_deref() != Some(p) {
+                person = Some(p.to_owned());
+                next = 0;
+            }
+            if next == steps.len() {
+                continue;
+            }
+            let Some(event_type) = EventType::parse(row.get_ref(1)?.as_str()?) else {
+                continue;
             };
-            if keep {
-                next.entry(person)
-                    .and_modify(|t| *t = (*t).min(ts))
-                    .or_insert(ts);
+            let name = row.get_ref(2)?.as_str_or_null()?;
+            let path = row.get_ref(3)?.as_str_or_null()?;
+            if step_matches(&steps[next], event_type, name, path) {
+                reached[next] += 1;
+                next += 1;
             }
         }
-        reached = next;
-        let people = reached.len() as u64;
-        let drop_off = match previous {
-            Some(p) if p > 0 => 1.0 - people as f64 / p as f64,
-            _ => 0.0,
-        };
-        rows.push(FunnelRow {
-            label: step.label.clone(),
-            people,
-            drop_off,
-        });
-        previous = Some(people);
     }
-    Ok(rows)
+    Ok(steps
+        .iter()
+        .enumerate()
+        .map(|(i, step)| {
+            let people = reached[i];
+            let drop_off = match i.checked_sub(1).map(|p| reached[p]) {
+                Some(prev) if prev > 0 => 1.0 - people as f64 / prev as f64,
+                _ => 0.0,
+            };
+            FunnelRow {
+                label: step.label.clone(),
+                people,
+                drop_off,
+            }
+        })
+        .collect())
 }
 
-fn traffic_query(conn: &Connection, org_id: &str, since: Millis, until: Millis, top: usize) -> Result<TrafficSummary, StoreError> {
+/// Events, visitors, views and top pages from `interactions` (by event time); sessions and
+/// their referrer classes from `sessions` (by `started_at`), bots excluded.
+fn traffic_query(
+    conn: &Connection,
+    org_id: &str,
+    since: Millis,
+    until: Millis,
+    top: usize,
+) -> Result<TrafficSummary, StoreError> {
     let mut t = conn
-        .prepare_cached(
+        .prepare_cached(&format!(
             "SELECT count(*), coalesce(sum(is_bot), 0), coalesce(sum(pii_scrubbed), 0), \
-             count(DISTINCT CASE WHEN is_bot = 0 THEN coalesce(person_id, anonymous_id, user_id) END), \
-             count(DISTINCT CASE WHEN is_bot = 0 THEN session_id END), \
+             count(DISTINCT CASE WHEN is_bot = 0 THEN {PERSON_OF} END), \
              coalesce(sum(is_bot = 0 AND type IN ('page', 'screen')), 0) \
-             FROM interactions WHERE org_id = ?1 AND timestamp >= ?2 AND timestamp < ?3",
-        )?
+             FROM interactions i WHERE org_id = ?1 AND timestamp >= ?2 AND timestamp < ?3"
+        ))?
         .query_row(params![org_id, since, until], |r| {
             Ok(TrafficSummary {
                 events: r.get(0)?,
                 bot_events: r.get(1)?,
                 pii_scrubbed: r.get(2)?,
                 visitors: r.get(3)?,
-                sessions: r.get(4)?,
-                page_views: r.get(5)?,
-                top_pages: Vec::new(),
-                referrer_classes: Vec::new(),
+                page_views: r.get(4)?,
+                ..Default::default()
             })
         })?;
     t.top_pages = conn
         .prepare_cached(
             "SELECT page_path, count(*) AS n FROM interactions WHERE org_id = ?1 AND timestamp >= ?2 \
-             AND timestamp < ?3 AND is_bot = 0 AND type IN ('page', 'screen') AND page_path IS NOT NULL \
+             AND timestamp < ?3 AND is_bot = 0 AND type = 'page' AND page_path IS NOT NULL \
              GROUP BY page_path ORDER BY n DESC, page_path LIMIT ?4",
         )?
         .query_map(params![org_id, since, until, top.min(i64::MAX as usize) as i64], |r| {
             Ok((r.get(0)?, r.get(1)?))
         })?
         .collect::<Result<_, _>>()?;
-    t.referrer_classes = conn
-        .prepare_cached(
-            "SELECT referrer_class, count(*) AS n FROM sessions WHERE org_id = ?1 AND started_at >= ?2 \
-             AND started_at < ?3 AND is_bot = 0 AND referrer_class IS NOT NULL \
-             GROUP BY referrer_class ORDER BY n DESC, referrer_class",
-        )?
-        .query_map(params![org_id, since, until], |r| Ok((r.get(0)?, r.get(1)?)))?
-        .collect::<Result<_, _>>()?;
+    let mut sessions = 0;
+    let mut classes = Vec::new();
+    let mut stmt = conn.prepare_cached(
+        "SELECT referrer_class, count(*) AS n FROM sessions WHERE org_id = ?1 AND started_at >= ?2 \
+         AND started_at < ?3 AND is_bot = 0 GROUP BY referrer_class ORDER BY n DESC, referrer_class",
+    )?;
+    let mut rows = stmt.query(params![org_id, since, until])?;
+    while let Some(r) = rows.next()? {
+        let n: u64 = r.get(1)?;
+        sessions += n;
+        if let Some(class) = r.get::<_, Option<String>>(0)? {
+            classes.push((class, n));
+        }
+    }
+    t.sessions = sessions;
+    t.referrer_classes = classes;
     Ok(t)
 }
 
@@ -396,25 +517,12 @@ impl SqliteStore {
         if events.is_empty() && follow_up.is_empty() {
             return Ok(AppendOutcome::default());
         }
-        let enqueued_at = events
-            .iter()
-            .map(|e| e.received_at)
-            .max()
-            .unwrap_or_else(wall_clock_ms);
-        let mut rows = Vec::with_capacity(events.len());
-        for (i, ev) in events.into_iter().enumerate() {
-            if ev.org_id != org_id {
-                return Err(StoreError::invalid(
-                    format!("events[{i}].org_id"),
-                    format!("event of org {:?} appended to org {org_id:?}", ev.org_id),
-                ));
-            }
-            rows.push(EventRow::new(ev)?);
-        }
-        let jobs = follow_up
+        let enqueued_at = events.iter().map(|e| e.received_at).max().unwrap_or(0);
+        let rows = events
             .into_iter()
-            .map(JobRow::new)
+            .map(|ev| EventRow::new(org_id, ev))
             .collect::<Result<Vec<_>, _>>()?;
+        let jobs = follow_up.into_iter().map(JobRow::new).collect::<Result<Vec<_>, _>>()?;
         let org = org_id.to_owned();
         self.write(rows.len() + jobs.len(), move |conn| {
             let out = insert_events(conn, &org, &rows)?;
@@ -427,7 +535,12 @@ impl SqliteStore {
 
 #[async_trait::async_trait]
 impl EventStore for SqliteStore {
-    async fn append(&self, org_id: &str, events: Vec<Interaction>, follow_up: Vec<NewJob>) -> crow_core::Result<AppendOutcome> {
+    async fn append(
+        &self,
+        org_id: &str,
+        events: Vec<Interaction>,
+        follow_up: Vec<NewJob>,
+    ) -> crow_core::Result<AppendOutcome> {
         Ok(self.append_events(org_id, events, follow_up).await?)
     }
 
@@ -455,38 +568,7 @@ impl EventStore for SqliteStore {
 
     async fn list_interactions(&self, org_id: &str, query: &InteractionQuery) -> crow_core::Result<Page<Interaction>> {
         let limit = clamp_limit(query.limit);
-        let cursor = query.cursor.as_deref().map(decode_cursor).transpose()?;
-        let mut sql = format!("SELECT seq, timestamp, {INTERACTION_COLS} FROM interactions WHERE org_id = ?");
-        let mut params: Vec<SqlValue> = vec![org_id.to_owned().into()];
-        let mut filter = |clause: &str, v: SqlValue| {
-            sql.push_str(clause);
-            params.push(v);
-        };
-        if let Some(t) = query.event_type {
-            filter(" AND type = ?", t.as_str().to_owned().into());
-        }
-        if let Some(n) = &query.name {
-            filter(" AND name = ?", n.clone().into());
-        }
-        if let Some(s) = query.since {
-            filter(" AND timestamp >= ?", s.into());
-        }
-        if let Some(u) = query.until {
-            filter(" AND timestamp < ?", u.into());
-        }
-        if let Some(s) = &query.session_id {
-            filter(" AND session_id = ?", s.clone().into());
-        }
-        if let Some(p) = &query.person_id {
-            filter(" AND person_id = ?", p.clone().into());
-        }
-        if let Some((t, s)) = cursor {
-            filter(" AND (timestamp < ?", t.into());
-            filter(" OR (timestamp = ?", t.into());
-            filter(" AND seq < ?))", s.into());
-        }
-        sql.push_str(" ORDER BY timestamp DESC, seq DESC LIMIT ?");
-        params.push((limit as i64 + 1).into());
+        let (sql, params) = list_interactions_sql(org_id, query, limit)?;
         Ok(self
             .read(move |conn| {
                 let mut stmt = conn.prepare_cached(&sql)?;
@@ -502,7 +584,11 @@ impl EventStore for SqliteStore {
                     last = Some((row.get::<_, i64>(1)?, row.get::<_, i64>(0)?));
                     data.push(interaction_from_row(row, 2)??);
                 }
-                let next_cursor = if more { last.map(|(t, s)| encode_cursor(t, s)) } else { None };
+                let next_cursor = if more {
+                    last.map(|(t, s)| encode_cursor(t, s))
+                } else {
+                    None
+                };
                 Ok(Page { data, next_cursor })
             })
             .await?)
@@ -521,7 +607,13 @@ impl EventStore for SqliteStore {
                      WHERE org_id = ?1 AND id = ?2",
                 )?;
                 for e in &items {
-                    stmt.execute(params![org, e.event_id, e.person_id, e.session_id, e.referrer_class.as_str()])?;
+                    stmt.execute(params![
+                        org,
+                        e.event_id,
+                        e.person_id,
+                        e.session_id,
+                        e.referrer_class.as_str()
+                    ])?;
                 }
                 Ok(())
             })
@@ -552,11 +644,10 @@ impl EventStore for SqliteStore {
                 Ok(conn
                     .prepare_cached(&format!(
                         "SELECT {SESSION_COLS} FROM sessions WHERE org_id = ?1 AND person_id = ?2 \
-                         AND started_at <= ?3 ORDER BY started_at DESC, seq DESC LIMIT 1"
+                         AND started_at <= ?3 ORDER BY started_at DESC, id DESC LIMIT 1"
                     ))?
                     .query_row(params![org, person, at], session_from_row)
-                    .optional()?
-                    .map(|(_, s)| s))
+                    .optional()?)
             })
             .await?)
     }
@@ -584,33 +675,18 @@ impl EventStore for SqliteStore {
         Ok(self
             .read(move |conn| {
                 Ok(conn
-                    .prepare_cached(&format!("SELECT {SESSION_COLS} FROM sessions WHERE org_id = ?1 AND id = ?2"))?
+                    .prepare_cached(&format!(
+                        "SELECT {SESSION_COLS} FROM sessions WHERE org_id = ?1 AND id = ?2"
+                    ))?
                     .query_row(params![org, id], session_from_row)
-                    .optional()?
-                    .map(|(_, s)| s))
+                    .optional()?)
             })
             .await?)
     }
 
     async fn list_sessions(&self, org_id: &str, query: &SessionQuery) -> crow_core::Result<Page<Session>> {
         let limit = clamp_limit(query.limit);
-        let cursor = query.cursor.as_deref().map(decode_cursor).transpose()?;
-        let mut sql = format!("SELECT {SESSION_COLS} FROM sessions WHERE org_id = ?");
-        let mut params: Vec<SqlValue> = vec![org_id.to_owned().into()];
-        if let Some(s) = query.since {
-            sql.push_str(" AND started_at >= ?");
-            params.push(s.into());
-        }
-        if let Some(p) = &query.person_id {
-            sql.push_str(" AND person_id = ?");
-            params.push(p.clone().into());
-        }
-        if let Some((t, s)) = cursor {
-            sql.push_str(" AND (started_at < ? OR (started_at = ? AND seq < ?))");
-            params.extend([t.into(), t.into(), s.into()]);
-        }
-        sql.push_str(" ORDER BY started_at DESC, seq DESC LIMIT ?");
-        params.push((limit as i64 + 1).into());
+        let (sql, params) = list_sessions_sql(org_id, query, limit)?;
         Ok(self
             .read(move |conn| {
                 let mut stmt = conn.prepare_cached(&sql)?;
@@ -619,28 +695,135 @@ impl EventStore for SqliteStore {
                     .collect::<Result<Vec<_>, _>>()?;
                 let next_cursor = if all.len() > limit {
                     all.truncate(limit);
-                    all.last().map(|(seq, s)| encode_cursor(s.started_at, *seq))
+                    all.last().map(|s| encode_session_cursor(s.started_at, &s.id))
                 } else {
                     None
                 };
-                Ok(Page {
-                    data: all.into_iter().map(|(_, s)| s).collect(),
-                    next_cursor,
-                })
+                Ok(Page { data: all, next_cursor })
             })
             .await?)
     }
 
-    async fn traffic_summary(&self, org_id: &str, since: Millis, until: Millis, top: usize) -> crow_core::Result<TrafficSummary> {
+    async fn traffic_summary(
+        &self,
+        org_id: &str,
+        since: Millis,
+        until: Millis,
+        top: usize,
+    ) -> crow_core::Result<TrafficSummary> {
         let org = org_id.to_owned();
-        Ok(self.read(move |conn| traffic_query(conn, &org, since, until, top)).await?)
+        Ok(self
+            .read(move |conn| traffic_query(conn, &org, since, until, top))
+            .await?)
     }
 
-    async fn funnel(&self, org_id: &str, steps: &[FunnelStep], since: Millis, until: Millis) -> crow_core::Result<Vec<FunnelRow>> {
+    async fn funnel(
+        &self,
+        org_id: &str,
+        steps: &[FunnelStep],
+        since: Millis,
+        until: Millis,
+    ) -> crow_core::Result<Vec<FunnelRow>> {
         let org = org_id.to_owned();
         let steps = steps.to_vec();
         Ok(self
             .read(move |conn| funnel_query(conn, &org, &steps, since, until))
             .await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(conn: &Connection, sql: &str, params: Vec<SqlValue>) -> String {
+        let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        let rows = stmt
+            .query_map(params_from_iter(params), |r| r.get::<_, String>(3))
+            .unwrap();
+        rows.map(Result::unwrap).collect::<Vec<_>>().join("; ")
+    }
+
+    /// Every page of every listing is an index range read in order: no full scan, no sort.
+    #[test]
+    fn listings_use_an_index_and_no_sort() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        super::super::migrate::apply(&mut conn).unwrap();
+        let cursor = Some(encode_cursor(1_000, 5));
+        let queries = [
+            InteractionQuery::default(),
+            InteractionQuery {
+                cursor: cursor.clone(),
+                ..Default::default()
+            },
+            InteractionQuery {
+                cursor: cursor.clone(),
+                event_type: Some(EventType::Track),
+                since: Some(0),
+                until: Some(10),
+                ..Default::default()
+            },
+            InteractionQuery {
+                cursor: cursor.clone(),
+                person_id: Some("p".into()),
+                ..Default::default()
+            },
+            InteractionQuery {
+                cursor,
+                session_id: Some("s".into()),
+                ..Default::default()
+            },
+        ];
+        for q in &queries {
+            let (sql, params) = list_interactions_sql("o", q, 10).unwrap();
+            let p = plan(&conn, &sql, params);
+            assert!(p.contains("USING INDEX interactions_"), "{q:?}: {p}");
+            assert!(!p.contains("TEMP B-TREE") && !p.starts_with("SCAN"), "{q:?}: {p}");
+        }
+        let cursor = Some(encode_session_cursor(1_000, "s-1"));
+        for q in [
+            SessionQuery {
+                cursor: cursor.clone(),
+                ..Default::default()
+            },
+            SessionQuery {
+                cursor,
+                person_id: Some("p".into()),
+                since: Some(5),
+                ..Default::default()
+            },
+        ] {
+            let (sql, params) = list_sessions_sql("o", &q, 10).unwrap();
+            let p = plan(&conn, &sql, params);
+            assert!(p.contains("USING INDEX sessions_"), "{q:?}: {p}");
+            assert!(!p.contains("TEMP B-TREE"), "{q:?}: {p}");
+        }
+    }
+
+    #[test]
+    fn page_path_falls_back_to_the_url() {
+        let page = |path: Option<&str>, url: Option<&str>| PageContext {
+            path: path.map(Into::into),
+            url: url.map(Into::into),
+            ..Default::default()
+        };
+        assert_eq!(
+            page_path(Some(&page(Some("/a"), Some("https://x/b")))).as_deref(),
+            Some("/a")
+        );
+        assert_eq!(
+            page_path(Some(&page(None, Some("https://x.io/b/c?q=1#f")))).as_deref(),
+            Some("/b/c")
+        );
+        assert_eq!(page_path(Some(&page(None, Some("https://x.io")))).as_deref(), Some("/"));
+        assert_eq!(page_path(Some(&page(None, None))), None);
+        assert_eq!(page_path(None), None);
+    }
+
+    #[test]
+    fn session_cursors_round_trip() {
+        let c = encode_session_cursor(-3, "s.1/é");
+        assert_eq!(decode_session_cursor(&c).unwrap(), (-3, "s.1/é".to_owned()));
+        assert!(decode_session_cursor("12").is_err() && decode_session_cursor("x.00").is_err());
     }
 }

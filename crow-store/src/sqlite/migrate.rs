@@ -38,7 +38,9 @@ pub(crate) fn apply(conn: &mut Connection) -> Result<(), StoreError> {
             applied_at INTEGER NOT NULL
         )",
     )?;
-    let current: i64 = tx.query_row("SELECT coalesce(max(version), 0) FROM schema_migrations", [], |r| r.get(0))?;
+    let current: i64 = tx.query_row("SELECT coalesce(max(version), 0) FROM schema_migrations", [], |r| {
+        r.get(0)
+    })?;
     let supported = MIGRATIONS.last().map_or(0, |m| m.version);
     if current > supported {
         return Err(StoreError::SchemaTooNew {
@@ -99,6 +101,9 @@ mod tests {
         assert_eq!(n, MIGRATIONS.len() as i64);
         conn.execute("INSERT INTO schema_migrations VALUES (9999, 'x', 0)", [])
             .unwrap();
-        assert!(matches!(apply(&mut conn), Err(StoreError::SchemaTooNew { found: 9999, .. })));
+        assert!(matches!(
+            apply(&mut conn),
+            Err(StoreError::SchemaTooNew { found: 9999, .. })
+        ));
     }
 }

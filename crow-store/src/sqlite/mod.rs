@@ -71,8 +71,8 @@ pub struct StoreConfig {
     /// How long a connection waits for a lock held by another process (another `crow` CLI on
     /// the same file, say) before failing with `SQLITE_BUSY`. Milliseconds; default 5000.
     pub busy_timeout_ms: u64,
-    /// Read-only connections kept open for queries; default 4. More are opened on demand
-    /// under load and closed after use.
+    /// Read-only connections, and so queries running at once (more wait their turn);
+    /// default 8. WAL lets them all read while the writer writes.
     pub read_connections: usize,
     /// Most write requests committed in one transaction by the group commit; default 1024.
     pub max_group_requests: usize,
@@ -88,7 +88,7 @@ impl Default for StoreConfig {
         StoreConfig {
             durability: Durability::Normal,
             busy_timeout_ms: 5_000,
-            read_connections: 4,
+            read_connections: 8,
             max_group_requests: 1024,
             max_group_rows: 100_000,
             cache_size_kib: 16 * 1024,
@@ -116,6 +116,8 @@ struct Inner {
     writer: Option<JoinHandle<()>>,
     commits: Arc<AtomicU64>,
     readers: Mutex<Vec<Connection>>,
+    /// One permit per read connection: queries beyond `read_connections` wait for one.
+    read_permits: Arc<tokio::sync::Semaphore>,
     keys: RwLock<KeyCache>,
 }
 
@@ -177,9 +179,14 @@ impl SqliteStore {
         configure(&conn, &config)?;
         let mode: String = conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
         if !mode.eq_ignore_ascii_case("wal") {
-            return Err(StoreError::invalid("path", format!("cannot use WAL on {} (journal mode {mode})", path.display())));
+            return Err(StoreError::invalid(
+                "path",
+                format!("cannot use WAL on {} (journal mode {mode})", path.display()),
+            ));
         }
         conn.pragma_update(None, "synchronous", config.durability.pragma())?;
+        // Truncate the WAL back to 64 MiB after checkpoints instead of keeping its peak size.
+        conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
         migrate::apply(&mut conn)?;
 
         let commits = Arc::new(AtomicU64::new(0));
@@ -193,6 +200,7 @@ impl SqliteStore {
             .name("crow-store-writer".into())
             .spawn(move || writer::run(conn, rx, limits, thread_commits))?;
 
+        let read_permits = Arc::new(tokio::sync::Semaphore::new(config.read_connections.max(1)));
         let inner = Inner {
             path,
             config,
@@ -200,6 +208,7 @@ impl SqliteStore {
             writer: Some(handle),
             commits,
             readers: Mutex::new(Vec::new()),
+            read_permits,
             keys: RwLock::new(KeyCache::default()),
         };
         let store = SqliteStore { inner: Arc::new(inner) };
@@ -234,7 +243,11 @@ impl SqliteStore {
     {
         let (tx, rx) = oneshot::channel();
         let op: Box<dyn WriteOp> = Box::new(ClosureOp::new(weight, f, tx));
-        let sender = self.inner.sender.as_ref().ok_or_else(|| StoreError::Closed("store is shutting down".into()))?;
+        let sender = self
+            .inner
+            .sender
+            .as_ref()
+            .ok_or_else(|| StoreError::Closed("store is shutting down".into()))?;
         sender
             .send(op)
             .map_err(|_| StoreError::Closed("writer thread stopped".into()))?;
@@ -249,14 +262,21 @@ impl SqliteStore {
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
         let inner = self.inner.clone();
+        let permit = inner
+            .read_permits
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| StoreError::Closed("read pool closed".into()))?;
         tokio::task::spawn_blocking(move || {
+            let _permit = permit;
             let conn = inner.take_reader()?;
             let result = f(&conn);
             inner.put_reader(conn);
             result
         })
         .await
-        .map_err(|e| StoreError::Closed(format!("read task failed: {e}")))?
+        .map_err(|e| StoreError::Internal(format!("read task failed: {e}")))?
     }
 }
 
@@ -315,7 +335,7 @@ pub(crate) fn hex_encode(s: &str) -> String {
 
 /// Inverse of [`hex_encode`].
 pub(crate) fn hex_decode(s: &str) -> Option<String> {
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return None;
     }
     let bytes = (0..s.len())
@@ -354,6 +374,72 @@ mod tests {
         assert_eq!(clamp_limit(0), 50);
         assert_eq!(clamp_limit(1), 1);
         assert_eq!(clamp_limit(5000), 1000);
+    }
+
+    fn insert_setting(conn: &Connection, key: &str) -> Result<(), StoreError> {
+        conn.execute(
+            "INSERT INTO settings (org_id, key, value, updated_at) VALUES ('', ?1, '1', 0)",
+            [key],
+        )?;
+        Ok(())
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failing_request_does_not_poison_its_group() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path(), StoreConfig::default()).unwrap();
+        store.write(1, |c| insert_setting(c, "taken")).await.unwrap();
+        assert_eq!(store.commit_count(), 1);
+
+        // Hold the writer so the next four requests queue up and commit as one group.
+        let (started_tx, started_rx) = std::sync::mpsc::channel();
+        let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+        let blocker = tokio::spawn({
+            let s = store.clone();
+            async move {
+                s.write(1, move |_| {
+                    started_tx.send(()).unwrap();
+                    release_rx.recv().unwrap();
+                    Ok(())
+                })
+                .await
+            }
+        });
+        tokio::task::spawn_blocking(move || started_rx.recv().unwrap())
+            .await
+            .unwrap();
+        let spawn = |f: fn(&Connection) -> Result<(), StoreError>| {
+            let s = store.clone();
+            tokio::spawn(async move { s.write(1, f).await })
+        };
+        let ok1 = spawn(|c| insert_setting(c, "a"));
+        let failing = spawn(|c| {
+            insert_setting(c, "rolled-back")?;
+            Err(StoreError::Conflict("refused".into()))
+        });
+        let constraint = spawn(|c| insert_setting(c, "taken"));
+        let ok2 = spawn(|c| insert_setting(c, "b"));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        release_tx.send(()).unwrap();
+        blocker.await.unwrap().unwrap();
+        ok1.await.unwrap().unwrap();
+        ok2.await.unwrap().unwrap();
+        assert!(matches!(failing.await.unwrap(), Err(StoreError::Conflict(_))));
+        assert!(constraint.await.unwrap().unwrap_err().is_constraint_violation());
+        assert_eq!(
+            store.commit_count(),
+            3,
+            "blocker alone, then the four requests together"
+        );
+        let keys: Vec<String> = store
+            .read(|c| {
+                Ok(c.prepare("SELECT key FROM settings ORDER BY key")?
+                    .query_map([], |r| r.get(0))?
+                    .collect::<Result<_, _>>()?)
+            })
+            .await
+            .unwrap();
+        assert_eq!(keys, ["a", "b", "taken"]);
     }
 
     #[test]

@@ -46,7 +46,13 @@ pub(crate) fn insert_jobs(conn: &Connection, jobs: &[JobRow], enqueued_at: Milli
          VALUES (?1, ?2, ?3, 'ready', 0, ?4, ?5)",
     )?;
     for j in jobs {
-        stmt.execute(params![j.queue, j.kind, j.payload, j.not_before.unwrap_or(0), enqueued_at])?;
+        stmt.execute(params![
+            j.queue,
+            j.kind,
+            j.payload,
+            j.not_before.unwrap_or(0),
+            enqueued_at
+        ])?;
     }
     Ok(())
 }
@@ -122,7 +128,14 @@ impl JobQueue for SqliteStore {
             .await?)
     }
 
-    async fn fail(&self, job_id: i64, error: &str, policy: &RetryPolicy, now: Millis, jitter: f64) -> crow_core::Result<bool> {
+    async fn fail(
+        &self,
+        job_id: i64,
+        error: &str,
+        policy: &RetryPolicy,
+        now: Millis,
+        jitter: f64,
+    ) -> crow_core::Result<bool> {
         let error = error.to_owned();
         let policy = *policy;
         Ok(self
@@ -132,9 +145,7 @@ impl JobQueue for SqliteStore {
                     .query_row([job_id], |r| Ok((r.get(0)?, r.get(1)?)))
                     .optional()?;
                 let Some((attempts, status)) = row else {
-                    // Acked meanwhile (by this or a redelivered copy): nothing left to retry.
-                    tracing::debug!(job_id, "fail on an unknown job ignored");
-                    return Ok(false);
+                    return Err(StoreError::NotFound(format!("job {job_id}")));
                 };
                 if status == "dead" {
                     return Ok(true);

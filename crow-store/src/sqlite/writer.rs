@@ -61,7 +61,7 @@ where
         };
         let result = match catch_unwind(AssertUnwindSafe(|| f(conn))) {
             Ok(r) => r,
-            Err(_) => Err(StoreError::Closed("a write request panicked".into())),
+            Err(_) => Err(StoreError::Internal("a write request panicked".into())),
         };
         let ok = result.is_ok();
         self.result = Some(result);
@@ -74,7 +74,7 @@ where
             (_, Some(Err(e))) => Err(e),
             (Some(e), _) => Err(e.duplicate()),
             (None, Some(r)) => r,
-            (None, None) => Err(StoreError::Closed("write request was not run".into())),
+            (None, None) => Err(StoreError::Internal("write request was not run".into())),
         };
         // The caller may have gone away (its future dropped): nothing to do then.
         let _ = self.reply.send(result);
@@ -146,7 +146,7 @@ fn run_group(conn: &Connection, mut group: Vec<Box<dyn WriteOp>>, commits: &Atom
         if conn.is_autocommit() {
             // SQLite rolled the whole transaction back on its own (I/O error, disk full, ...):
             // everything done so far in this group is gone.
-            group_error = Some(StoreError::Closed("SQLite rolled the write transaction back".into()));
+            group_error = Some(StoreError::Internal("SQLite rolled the write transaction back".into()));
             break;
         }
         let end = if ok {

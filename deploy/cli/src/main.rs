@@ -229,9 +229,46 @@ async fn run(cli: Cli) -> Result<()> {
     Ok(())
 }
 
+/// Running totals of an import.
+#[derive(Debug, Default)]
+struct ImportTotals {
+    accepted: u64,
+    duplicates: u64,
+    rejected: u64,
+}
+
+/// Imports one batch; `lines` maps batch positions to input line numbers for error messages.
+async fn import_batch(
+    b: &Backends,
+    grant: &crow_core::ports::KeyGrant,
+    batch: &mut Vec<serde_json::Value>,
+    lines: &mut Vec<usize>,
+    totals: &mut ImportTotals,
+    bar: &indicatif::ProgressBar,
+) -> Result<()> {
+    if batch.is_empty() {
+        return Ok(());
+    }
+    let out = b.ingest.import(grant, std::mem::take(batch), now_millis()).await?;
+    totals.accepted += out.inserted;
+    totals.duplicates += out.duplicates;
+    for r in &out.rejected {
+        totals.rejected += 1;
+        let line = lines.get(r.index).copied().unwrap_or(0);
+        bar.suspend(|| eprintln!("line {line}: {}: {}", r.field, r.reason));
+    }
+    lines.clear();
+    Ok(())
+}
+
 /// Reads JSON Lines and imports them in batches through the same validation and scrubbing as
-/// the HTTP endpoints.
+/// the HTTP endpoints, then runs the workflows for what was imported.
 async fn import_events(b: &Backends, file: &Path, org: &str) -> Result<()> {
+    let grant = b
+        .store()
+        .org_grant(org)
+        .await?
+        .with_context(|| format!("no org {org:?} in this data directory"))?;
     let (reader, total): (Box<dyn std::io::BufRead>, u64) = if file == Path::new("-") {
         (Box::new(std::io::BufReader::new(std::io::stdin())), 0)
     } else {
@@ -244,28 +281,12 @@ async fn import_events(b: &Backends, file: &Path, org: &str) -> Result<()> {
         indicatif::ProgressStyle::with_template("{spinner} {bytes}/{total_bytes} {wide_bar} {msg}")
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
-    let (mut accepted, mut duplicates, mut rejected) = (0u64, 0u64, 0u64);
+    let mut totals = ImportTotals::default();
     let mut batch = Vec::with_capacity(500);
     let mut lines: Vec<usize> = Vec::with_capacity(500);
-    let mut line_no = 0usize;
-    let mut flush = async |batch: &mut Vec<serde_json::Value>, lines: &mut Vec<usize>| -> Result<()> {
-        if batch.is_empty() {
-            return Ok(());
-        }
-        let out = b.ingest.import(org, std::mem::take(batch), now_millis()).await?;
-        accepted += out.accepted;
-        duplicates += out.duplicates;
-        for r in &out.rejected {
-            rejected += 1;
-            let line = lines.get(r.index).copied().unwrap_or(0);
-            bar.suspend(|| eprintln!("line {line}: {}: {}", r.field, r.reason));
-        }
-        lines.clear();
-        Ok(())
-    };
-    for line in reader.lines() {
+    for (i, line) in reader.lines().enumerate() {
+        let line_no = i + 1;
         let line = line.context("reading the input")?;
-        line_no += 1;
         bar.inc(line.len() as u64 + 1);
         if line.trim().is_empty() {
             continue;
@@ -276,18 +297,17 @@ async fn import_events(b: &Backends, file: &Path, org: &str) -> Result<()> {
                 lines.push(line_no);
             }
             Err(e) => {
-                rejected += 1;
+                totals.rejected += 1;
                 bar.suspend(|| eprintln!("line {line_no}: invalid JSON: {e}"));
                 continue;
             }
         }
         if batch.len() >= 500 {
-            flush(&mut batch, &mut lines).await?;
+            import_batch(b, &grant, &mut batch, &mut lines, &mut totals, &bar).await?;
         }
     }
-    flush(&mut batch, &mut lines).await?;
+    import_batch(b, &grant, &mut batch, &mut lines, &mut totals, &bar).await?;
     bar.finish_and_clear();
-    // Run the workflows (sessions, identity, archive) for what was imported.
     let mut processed = 0;
     loop {
         let n = b.work_once(64).await;
@@ -296,6 +316,9 @@ async fn import_events(b: &Backends, file: &Path, org: &str) -> Result<()> {
         }
         processed += n;
     }
-    println!("{accepted} events stored, {duplicates} duplicates skipped, {rejected} rejected; {processed} workflow jobs run");
+    println!(
+        "{} events stored, {} duplicates skipped, {} rejected; {processed} workflow jobs run",
+        totals.accepted, totals.duplicates, totals.rejected
+    );
     Ok(())
 }

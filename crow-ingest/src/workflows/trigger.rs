@@ -1,0 +1,179 @@
+//! The trigger: the queue consumer that starts the workflow each job names.
+//!
+//! [`Trigger::run_once`] leases up to `max` jobs of one queue, runs each job's workflow
+//! ([`handle_job`]: `interaction` → [`process_interaction_with`], `archive-batch` →
+//! [`archive_batch`]), acks the jobs that succeeded and fails the others with the retry
+//! policy: exponential backoff with jitter, dead-letter after `max_attempts` deliveries. A job
+//! that can never succeed (an unknown kind, a payload that does not parse:
+//! [`Error::Invalid`]) is dead-lettered at once, with an error that says why.
+//!
+//! A `process-interaction` job runs as the workflow run `job-{id}`, so a redelivered job (after
+//! a crash, an expired lease or a failure) resumes its finished steps instead of repeating them.
+//!
+//! The trigger never sleeps or reads a clock: the shell calls it in its own loop (a tokio task
+//! natively, a Queue consumer or a cron trigger in the Worker) and passes `now` and a uniform
+//! random `jitter` in `[0, 1)`.
+
+use crow_core::model::Millis;
+use crow_core::ports::{Job, JobQueue, RetryPolicy};
+use crow_core::{Error, Result};
+use serde::{Deserialize, Serialize};
+use tracing::Instrument;
+
+use super::{Ports, WorkflowConfig, archive_batch, process_interaction_with};
+use crate::jobs::{ARCHIVE_BATCH, InteractionBatch, PROCESS_INTERACTION};
+
+/// What one [`Trigger::run_once`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TickReport {
+    /// Jobs whose workflow succeeded (acked).
+    pub processed: usize,
+    /// Jobs whose workflow failed, including those dead-lettered now.
+    pub failed: usize,
+    /// Of the failed jobs, those moved to the dead-letter state.
+    pub dead: usize,
+}
+
+/// The queue consumer's settings.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Trigger {
+    /// How long a delivered job is leased before it is delivered again (60 s).
+    pub lease_ms: i64,
+    /// Retries and dead-lettering ([`RetryPolicy::default`]: 8 deliveries, 1 s doubling to 5 min).
+    pub policy: RetryPolicy,
+    /// Settings of the workflows.
+    pub workflow: WorkflowConfig,
+}
+
+impl Default for Trigger {
+    fn default() -> Self {
+        Trigger {
+            lease_ms: 60_000,
+            policy: RetryPolicy::default(),
+            workflow: WorkflowConfig::default(),
+        }
+    }
+}
+
+/// Spreads one jitter sample over the jobs of a tick (golden-ratio steps stay uniform).
+fn job_jitter(jitter: f64, i: usize) -> f64 {
+    (jitter + i as f64 * 0.618_033_988_749_895).fract()
+}
+
+impl Trigger {
+    /// Leases up to `max` jobs of `queue` and runs their workflows one after the other.
+    ///
+    /// Errors of the queue's `reserve` are returned; a failing `ack` or `fail` is logged and
+    /// the job is counted as its workflow ended (the queue delivers it again after its lease,
+    /// and the workflows are idempotent).
+    pub async fn run_once<P: Ports + ?Sized>(
+        &self,
+        ports: &P,
+        queue: &str,
+        max: usize,
+        now: Millis,
+        jitter: f64,
+    ) -> Result<TickReport> {
+        let jobs = ports
+            .queue()
+            .reserve(queue, max, self.lease_ms, now)
+            .await?;
+        let mut report = TickReport::default();
+        for (i, job) in jobs.iter().enumerate() {
+            let span = tracing::info_span!("job", id = job.id, queue = %job.queue, kind = %job.kind, attempt = job.attempts);
+            match handle_job(ports, job, now, &self.workflow)
+                .instrument(span)
+                .await
+            {
+                Ok(()) => {
+                    report.processed += 1;
+                    if let Err(e) = ports.queue().ack(job.id).await {
+                        tracing::warn!(job = job.id, error = %e, "ack failed; the job will be delivered again");
+                    }
+                }
+                Err(err) => {
+                    report.failed += 1;
+                    let permanent = matches!(err, Error::Invalid { .. });
+                    let policy = if permanent {
+                        RetryPolicy {
+                            max_attempts: 1,
+                            ..self.policy
+                        }
+                    } else {
+                        self.policy
+                    };
+                    let message = format!("{}: {err}", job.kind);
+                    tracing::warn!(job = job.id, kind = %job.kind, attempt = job.attempts, permanent, error = %err, "job failed");
+                    match ports
+                        .queue()
+                        .fail(job.id, &message, &policy, now, job_jitter(jitter, i))
+                        .await
+                    {
+                        Ok(true) => {
+                            report.dead += 1;
+                            tracing::error!(job = job.id, kind = %job.kind, error = %err, "job dead-lettered");
+                        }
+                        Ok(false) => {}
+                        Err(e) => {
+                            tracing::warn!(job = job.id, error = %e, "fail failed; the job will be delivered again")
+                        }
+                    }
+                }
+            }
+        }
+        Ok(report)
+    }
+}
+
+/// [`Trigger::run_once`] with the default settings.
+pub async fn run_once<P: Ports + ?Sized>(
+    ports: &P,
+    queue: &str,
+    max: usize,
+    now: Millis,
+    jitter: f64,
+) -> Result<TickReport> {
+    Trigger::default()
+        .run_once(ports, queue, max, now, jitter)
+        .await
+}
+
+fn batch_of(job: &Job) -> Result<InteractionBatch> {
+    serde_json::from_value(job.payload.clone()).map_err(|e| {
+        Error::invalid(
+            "payload",
+            format!("{} job {}: not an interaction batch: {e}", job.kind, job.id),
+        )
+    })
+}
+
+/// Runs the workflow a job names. For shells that receive jobs from elsewhere (the Worker's
+/// Queue consumer) and ack them themselves.
+pub async fn handle_job<P: Ports + ?Sized>(
+    ports: &P,
+    job: &Job,
+    now: Millis,
+    config: &WorkflowConfig,
+) -> Result<()> {
+    match job.kind.as_str() {
+        PROCESS_INTERACTION => {
+            let batch = batch_of(job)?;
+            process_interaction_with(ports, &format!("job-{}", job.id), &batch, now, config)
+                .await?;
+            Ok(())
+        }
+        ARCHIVE_BATCH => {
+            let batch = batch_of(job)?;
+            archive_batch(ports, &batch, now).await?;
+            Ok(())
+        }
+        other => Err(Error::invalid(
+            "kind",
+            format!(
+                "unknown job kind {other:?} on queue {:?}: no workflow handles it",
+                job.queue
+            ),
+        )),
+    }
+}
