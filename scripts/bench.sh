@@ -12,10 +12,12 @@ CONNS=${CONNS:-32}
 TARGET=${CARGO_TARGET_DIR:-target}
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
 command -v taskset >/dev/null || { apt-get update -qq && apt-get install -y -qq util-linux >/dev/null; }
-cargo build --release -q -p crow-cli -p crow-store --example bare_insert
+cargo build --release -q -p crow-cli
+cargo build --release -q -p crow-store --example bare_insert
 CROW="$TARGET/release/crow"
 mkdir -p bench/out
 DATA=$(mktemp -d)
+SERVER=""
 trap 'kill $SERVER 2>/dev/null || true; rm -rf "$DATA"' EXIT
 
 echo "== (a) criterion: parse + validate + scrub (one core)"

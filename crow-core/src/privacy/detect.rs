@@ -7,7 +7,7 @@
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
-use memchr::{memchr, memchr2, memmem};
+use memchr::{memchr, memchr_iter, memchr2};
 
 /// What a detector found; each kind has its own placeholder.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -75,24 +75,36 @@ impl Detectors {
     }
 
     /// Appends every PII span of `s` to `out`, sorted and without overlaps.
+    ///
+    /// The detectors run in order e-mail, IPv6, IBAN, numbers; each one after the first sees
+    /// the text with the earlier findings masked as `[xxxx]` (same length), exactly as it would
+    /// see their placeholders on a second pass: that keeps scrubbing idempotent and stops a
+    /// number scanner from reading into an address. Masking copies the text, so it only
+    /// happens when something was found.
     pub(crate) fn find(&self, s: &str, out: &mut Vec<Match>) {
         let b = s.as_bytes();
         let g = Gate::of(b);
         let before = out.len();
+        let mut masked: Option<Vec<u8>> = None;
         if g.at {
             find_emails(s, out);
+            mask(&mut masked, b, &out[before..]);
         }
-        if g.digits >= 4 {
-            scan_numeric(b, out);
+        if g.colons >= 2 && g.digits >= 1 {
+            let from = out.len();
+            scan_ipv6(masked.as_deref().unwrap_or(b), out);
+            mask(&mut masked, b, &out[from..]);
         }
         if g.digits >= 10
             && b.windows(2)
                 .any(|w| w[0].is_ascii_uppercase() && w[1].is_ascii_uppercase())
         {
-            scan_iban(b, out);
+            let from = out.len();
+            scan_iban(masked.as_deref().unwrap_or(b), out);
+            mask(&mut masked, b, &out[from..]);
         }
-        if g.colons >= 2 && g.digits >= 1 {
-            scan_ipv6(s, out);
+        if g.digits >= 4 {
+            scan_numeric(masked.as_deref().unwrap_or(b), out);
         }
         if out.len() > before + 1 {
             resolve_overlaps(out, before);
@@ -116,6 +128,19 @@ impl Detectors {
         let mut v = Vec::new();
         self.find(s, &mut v);
         !v.is_empty()
+    }
+}
+
+/// Masks `found` in the working copy (made from `b` on first use) as `[xxxx]`.
+fn mask(masked: &mut Option<Vec<u8>>, b: &[u8], found: &[Match]) {
+    if found.is_empty() {
+        return;
+    }
+    let m = masked.get_or_insert_with(|| b.to_vec());
+    for x in found {
+        m[x.start..x.end].fill(b'x');
+        m[x.start] = b'[';
+        m[x.end - 1] = b']';
     }
 }
 
@@ -242,7 +267,8 @@ impl Gate {
         // separate simple loops: each one vectorizes
         let digits = b.iter().filter(|c| c.is_ascii_digit()).count();
         let colons = b.iter().filter(|&&c| c == b':').count();
-        let at = memchr(b'@', b).is_some() || (digits >= 2 && memmem::find(b, b"%40").is_some());
+        let at =
+            memchr(b'@', b).is_some() || (digits >= 2 && memchr_iter(b'%', b).any(|i| b[i + 1..].starts_with(b"40")));
         Gate { at, digits, colons }
     }
 
@@ -283,7 +309,7 @@ fn is_sep(c: u8) -> bool {
     matches!(c, b' ' | b'-' | b'.' | b'/' | b'(' | b')')
 }
 
-/// Maximum digit groups we look at in one span (longer runs are lists, not one number).
+/// Maximum digit groups classified at once (longer runs are lists, cut at a word boundary).
 const MAX_GROUPS: usize = 24;
 
 /// A run of digits inside a span.
@@ -389,6 +415,19 @@ fn scan_numeric(b: &[u8], out: &mut Vec<Match>) {
         } else {
             groups[0].start
         };
+        if overflow {
+            // A long run of numbers: classify the words so far, then rescan from the last
+            // complete word (a list of phone numbers must not hide them all).
+            let cut = (1..ng)
+                .rev()
+                .find(|&gi| b[groups[gi - 1].end..groups[gi].start].contains(&b' '));
+            if let Some(ws) = cut {
+                classify_span(b, start, plus, &groups[..ws], version_ctx, out);
+                let g = groups[ws];
+                i = if g.paren { g.start - 1 } else { g.start };
+                continue;
+            }
+        }
         // Right boundary: not glued to a following word.
         let glued_right = end < n
             && (is_word(b[end])
@@ -752,8 +791,7 @@ fn is_v6_char(c: u8) -> bool {
 /// Finds IPv6 addresses: a token of hex digits, `:` and `.` with at least two colons and one
 /// decimal digit, not glued to a word, that `std::net::Ipv6Addr` parses (so `12:30:45`, MAC
 /// addresses and `std::vec` are not addresses). `::` alone is ignored.
-fn scan_ipv6(s: &str, out: &mut Vec<Match>) {
-    let b = s.as_bytes();
+fn scan_ipv6(b: &[u8], out: &mut Vec<Match>) {
     let n = b.len();
     let mut from = 0;
     while let Some(p) = memchr(b':', &b[from..]) {
@@ -776,7 +814,9 @@ fn scan_ipv6(s: &str, out: &mut Vec<Match>) {
         while e > l && b[e - 1] == b'.' {
             e -= 1;
         }
-        let tok = &s[l..e];
+        let Ok(tok) = std::str::from_utf8(&b[l..e]) else {
+            continue;
+        };
         let colons = tok.bytes().filter(|&c| c == b':').count();
         if colons < 2 || !tok.bytes().any(|c| c.is_ascii_digit()) {
             continue;

@@ -11,11 +11,11 @@ use super::url::whole_value_kind;
 pub(crate) fn looks_like_url(s: &str) -> bool {
     let b = s.as_bytes();
     match b.first() {
-        Some(b'/') | Some(b'?') => !s.contains(' '),
+        Some(b'/') | Some(b'?') => true,
         Some(c) if c.is_ascii_alphabetic() => {
             // a scheme: letters, digits, + - . then "://"
             let head = &b[..b.len().min(24)];
-            memchr::memmem::find(head, b"://").is_some_and(|p| {
+            head.windows(3).position(|w| w == b"://").is_some_and(|p| {
                 b[..p]
                     .iter()
                     .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'+' | b'-' | b'.'))

@@ -49,17 +49,25 @@
 //! `v1.2.3`, UUIDs and hex ids are left alone.
 //!
 //! **Boundaries.** Numbers glued to a word are not candidates: `SKU-4111111111111111`,
-//! `x64`, `1,234,567`, `abc123`, the digit runs inside a UUID or hex id.
+//! `x64`, `1,234,567`, `abc123`, the digit runs inside a UUID or hex id. A placeholder counts
+//! as a word for this purpose, and overlapping findings are merged into one, so scrubbing is
+//! idempotent: a second pass over scrubbed text finds nothing (a test checks this on generated
+//! strings).
 //!
 //! # Performance
 //!
-//! Each string first goes through one cheap pass that counts digits and colons and a `memchr`
-//! for `@` (or `%40`); most detectors need several digits, so `"Add to cart"` or
-//! `"/products/42"` return `None` after that pass without allocating. The numeric, IBAN and
-//! IPv6 detectors are hand-written byte scanners; only e-mail uses a regex, and only when an
-//! `@` is present. Nothing is allocated unless PII is found. Measured in release on the
-//! development machine (see the `timing` test): ~10–20 ns for `"Add to cart"` and
-//! `"/products/42"`, ~0.2 µs for a 130-byte browser user agent (full of version numbers).
+//! Each string first goes through one cheap pass that counts digits and colons, plus a
+//! `memchr` for `@` (or `%40`); most detectors need several digits, so `"Add to cart"` or
+//! `"/products/42"` return `None` right after it, without allocating. All detectors are
+//! hand-written byte scanners (no regex) and nothing is allocated unless PII is found.
+//! Measured in release on the 2-core development machine (the ignored `timing` test):
+//!
+//! | input | `scrub_text` | `scrub_url` |
+//! |---|---|---|
+//! | `Add to cart`, `/products/42` | 15–20 ns | ~50 ns |
+//! | a 130-byte Chrome user agent (30 digits in version numbers) | ~0.35 µs | ~0.4 µs |
+//! | `https://shop.example.com/products/42?page=2&utm_source=google&utm_medium=cpc` | ~70 ns | ~0.26 µs |
+//! | `jane@example.com` / `call +1 (415) 555-2671` (dirty: allocates the result) | ~100 ns | ~140 ns |
 //!
 //! # Known limitations
 //!

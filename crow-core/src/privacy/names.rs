@@ -17,21 +17,20 @@ pub(crate) enum Place {
 
 const BUF: usize = 48;
 
-/// The compact form of `name` in a stack buffer (the last `BUF` bytes for longer names).
-fn compact(name: &str, buf: &mut [u8; BUF]) -> usize {
-    let mut n = 0;
-    for &c in name.as_bytes() {
+/// The compact form of `name` (its last `BUF` compact bytes for longer names), in `buf`.
+fn compact<'b>(name: &str, buf: &'b mut [u8; BUF]) -> &'b [u8] {
+    let mut n = BUF;
+    for &c in name.as_bytes().iter().rev() {
         if matches!(c, b'_' | b'-' | b'.' | b' ') {
             continue;
         }
-        if n == BUF {
-            buf.copy_within(1.., 0);
-            n -= 1;
+        if n == 0 {
+            break;
         }
+        n -= 1;
         buf[n] = c.to_ascii_lowercase();
-        n += 1;
     }
-    n
+    &buf[n..]
 }
 
 /// The kind of data a parameter or key of this name holds, when it is sensitive.
@@ -40,8 +39,7 @@ pub(crate) fn sensitive(name: &str, place: Place) -> Option<Kind> {
         return None;
     }
     let mut buf = [0u8; BUF];
-    let n = compact(name, &mut buf);
-    let c = &buf[..n];
+    let c = compact(name, &mut buf);
     let exact = match c {
         // e-mail
         b"email" | b"emailaddress" | b"email1" | b"email2" => Some(Kind::Email),

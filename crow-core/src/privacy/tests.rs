@@ -244,6 +244,14 @@ fn mixed_and_counts() {
     assert_eq!(n, 4);
     let (out, n) = sc().scrub_text("415-555-2671 4111 1111 1111 1111").unwrap();
     assert_eq!((out.as_str(), n), ("[phone] [card]", 2));
+    // a long list of numbers: every phone is found
+    let list = (0..20)
+        .map(|k| format!("415-555-{:04}", 2600 + k))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let (out, n) = sc().scrub_text(&list).unwrap();
+    assert_eq!(n, 20, "{out}");
+    assert_eq!(out, vec!["[phone]"; 20].join(" "));
 }
 
 #[test]
@@ -627,18 +635,21 @@ fn timing() {
         "call +1 (415) 555-2671",
         "Paid with 4111 1111 1111 1111",
     ] {
-        let iters = 200_000u32;
-        let t = std::time::Instant::now();
+        let iters = 100_000u32;
+        let (mut per, mut per_url) = (std::time::Duration::MAX, std::time::Duration::MAX);
         let mut k = 0u32;
-        for _ in 0..iters {
-            k += s.scrub_text(std::hint::black_box(text)).map_or(0, |x| x.1);
+        for _round in 0..7 {
+            let t = std::time::Instant::now();
+            for _ in 0..iters {
+                k += s.scrub_text(std::hint::black_box(text)).map_or(0, |x| x.1);
+            }
+            per = per.min(t.elapsed() / iters);
+            let t = std::time::Instant::now();
+            for _ in 0..iters {
+                k += s.scrub_url(std::hint::black_box(text)).map_or(0, |x| x.1);
+            }
+            per_url = per_url.min(t.elapsed() / iters);
         }
-        let per = t.elapsed() / iters;
-        let t = std::time::Instant::now();
-        for _ in 0..iters {
-            k += s.scrub_url(std::hint::black_box(text)).map_or(0, |x| x.1);
-        }
-        let per_url = t.elapsed() / iters;
         println!("{per:>10?} text  {per_url:>10?} url  ({k})  {text}");
     }
 }
@@ -659,7 +670,7 @@ fn no_panics_and_idempotent_on_noise() {
         state
     };
     for _ in 0..20_000 {
-        let len = (next() % 24) as usize;
+        let len = (next() % 40) as usize;
         let s: String = (0..len)
             .map(|_| ALPHABET[(next() % ALPHABET.len() as u64) as usize])
             .collect();

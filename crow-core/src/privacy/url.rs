@@ -133,10 +133,14 @@ fn component(det: &Detectors, rw: &mut Rewriter<'_>, start: usize, end: usize, p
 }
 
 /// One `name=value` pair of a query or fragment, at `src[start..end]`.
-fn pair(det: &Detectors, rw: &mut Rewriter<'_>, start: usize, end: usize) {
+/// `scan`: false when the whole query is known to hold nothing the text detectors find, so
+/// only the names matter.
+fn pair(det: &Detectors, rw: &mut Rewriter<'_>, start: usize, end: usize, scan: bool) {
     let raw = &rw.src[start..end];
     let Some(eq) = raw.find('=') else {
-        component(det, rw, start, end, true);
+        if scan {
+            component(det, rw, start, end, true);
+        }
         return;
     };
     let name_raw = &raw[..eq];
@@ -159,23 +163,43 @@ fn pair(det: &Detectors, rw: &mut Rewriter<'_>, start: usize, end: usize) {
             rw.replace(vs, ve, k.placeholder());
             rw.count += 1;
         }
-        None => {
+        None if scan => {
             component(det, rw, start, start + eq, true);
             component(det, rw, vs, ve, true);
         }
+        None => {}
     }
 }
 
 /// Scrubs the `&`-separated pairs of `src[start..end]`.
 fn pairs(det: &Detectors, rw: &mut Rewriter<'_>, start: usize, end: usize) {
+    let whole = &rw.src.as_bytes()[start..end];
+    let scan = memchr::memchr2(b'%', b'+', whole).is_some() || Detectors::gate_iter(whole.iter().copied());
     let mut s = start;
     while s < end {
         let e = rw.src[s..end].find('&').map_or(end, |p| s + p);
         if e > s {
-            pair(det, rw, s, e);
+            pair(det, rw, s, e, scan);
         }
         s = e + 1;
     }
+}
+
+/// Where the authority starts: after `scheme://` (scheme: a letter, then letters, digits,
+/// `+ - .`) or after a leading `//` (protocol-relative URL).
+fn authority_start(url: &str) -> Option<usize> {
+    let b = url.as_bytes();
+    if b.starts_with(b"//") {
+        return Some(2);
+    }
+    if !b.first()?.is_ascii_alphabetic() {
+        return None;
+    }
+    let n = b
+        .iter()
+        .take(32)
+        .position(|c| !(c.is_ascii_alphanumeric() || matches!(c, b'+' | b'-' | b'.')))?;
+    b[n..].starts_with(b"://").then_some(n + 3)
 }
 
 pub(crate) fn scrub_url(det: &Detectors, url: &str) -> Option<(String, u32)> {
@@ -184,14 +208,13 @@ pub(crate) fn scrub_url(det: &Detectors, url: &str) -> Option<(String, u32)> {
     let hash = url.find('#');
     let before = hash.unwrap_or(len);
     let qmark = url[..before].find('?');
-    let bare_query =
-        qmark.is_none() && hash.is_none() && url.contains('=') && !url.starts_with('/') && !url.contains("://");
+    let auth = authority_start(url).filter(|&a| a <= qmark.unwrap_or(before));
+    let bare_query = qmark.is_none() && hash.is_none() && auth.is_none() && !url.starts_with('/') && url.contains('=');
     let head_end = if bare_query { 0 } else { qmark.unwrap_or(before) };
 
     // scheme://userinfo@host
     let mut path_start = 0;
-    if let Some(p) = url[..head_end].find("://") {
-        let auth_start = p + 3;
+    if let Some(auth_start) = auth {
         let auth_end = url[auth_start..head_end].find('/').map_or(head_end, |x| auth_start + x);
         let mut host_start = auth_start;
         if let Some(at) = url[auth_start..auth_end].rfind('@') {
