@@ -45,7 +45,7 @@ lint:
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
 unit:
-	CROW_TEST_PYTHON=$(abspath $(VENV))/bin/python $(CARGO) test --workspace
+	CROW_TEST_PYTHON=$(abspath $(VENV))/bin/python $(CARGO) test --workspace --no-fail-fast
 
 wasm:
 	$(CARGO) check --target wasm32-unknown-unknown $(WASM_CRATES)

@@ -38,7 +38,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         ..HttpRequest::default()
     };
     let (response, report) = ingest.handle(&request, now).await;
-    println!("ingest answered {}: {}", response.status, String::from_utf8_lossy(&response.body));
+    println!(
+        "ingest answered {}: {}",
+        response.status,
+        String::from_utf8_lossy(&response.body)
+    );
     println!("accepted {} events", report.accepted);
 
     // Drain the durable queue into the workflows (a server does this in a background task).
@@ -49,7 +53,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
 
     let org = &creds.org_id;
-    let sessions = ingest.store().list_sessions(org, &SessionQuery { limit: 10, ..Default::default() }).await?;
+    let sessions = ingest
+        .store()
+        .list_sessions(
+            org,
+            &SessionQuery {
+                limit: 10,
+                ..Default::default()
+            },
+        )
+        .await?;
     for s in &sessions.data {
         println!(
             "session {} of {}: {} events, entry {:?}, source {:?}",

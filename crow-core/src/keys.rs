@@ -38,7 +38,11 @@ impl std::fmt::Debug for NewOrgKeys {
 }
 
 /// Builds a new org, its credentials (to show once) and what to store, from random bytes.
-pub fn generate(name: &str, created_at: i64, random: &[u8; RANDOM_BYTES]) -> (Organization, OrgCredentials, NewOrgKeys) {
+pub fn generate(
+    name: &str,
+    created_at: i64,
+    random: &[u8; RANDOM_BYTES],
+) -> (Organization, OrgCredentials, NewOrgKeys) {
     let (org, rest) = random.split_at(8);
     let (wk, rest) = rest.split_at(16);
     let (prefix, rest) = rest.split_at(6);

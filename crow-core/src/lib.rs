@@ -20,9 +20,9 @@ pub mod keys;
 pub mod model;
 pub mod ports;
 pub mod privacy;
-pub mod time;
-pub mod useragent;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
+pub mod time;
+pub mod useragent;
 
 pub use error::{Error, Result};

@@ -343,6 +343,11 @@ pub trait JobQueue: MaybeSend {
     async fn depth(&self, queue: &str) -> Result<QueueDepth>;
     /// Dead-lettered jobs of a queue, oldest first.
     async fn dead_letters(&self, queue: &str, limit: u32) -> Result<Vec<Job>>;
+    /// Ends every lease of a queue, so leased jobs are delivered again at once; returns how
+    /// many. Only for a consumer that knows no other consumer is alive (the native server calls
+    /// it at start-up while holding the data directory's worker lock, so jobs leased by a process
+    /// that was killed do not wait for their leases to expire).
+    async fn release_leases(&self, queue: &str) -> Result<u64>;
 }
 
 /// Durable record of finished workflow steps, so a crashed workflow resumes instead of
@@ -473,7 +478,12 @@ pub trait VectorIndex: MaybeSend {
     /// Deletes records by id.
     async fn delete(&self, ids: &[String]) -> Result<()>;
     /// Top-`k` records by similarity matching the equality filter.
-    async fn query(&self, vector: &[f32], k: usize, filter: &serde_json::Map<String, Value>) -> Result<Vec<VectorMatch>>;
+    async fn query(
+        &self,
+        vector: &[f32],
+        k: usize,
+        filter: &serde_json::Map<String, Value>,
+    ) -> Result<Vec<VectorMatch>>;
     /// Number of live records.
     async fn count(&self) -> Result<usize>;
 }

@@ -192,10 +192,7 @@ impl MemoryStore {
 
     /// The last error recorded by [`JobQueue::fail`] for a job (for tests).
     pub fn job_error(&self, job_id: i64) -> Option<String> {
-        lock(&self.inner)
-            .jobs
-            .get(&job_id)
-            .and_then(|r| r.last_error.clone())
+        lock(&self.inner).jobs.get(&job_id).and_then(|r| r.last_error.clone())
     }
 
     /// True when [`WorkflowStore::finish_run`] was called for the run (for tests).
@@ -205,10 +202,7 @@ impl MemoryStore {
 
     /// Number of stored events of an org (for tests).
     pub fn event_count(&self, org_id: &str) -> usize {
-        lock(&self.inner)
-            .data
-            .get(org_id)
-            .map_or(0, |d| d.events.len())
+        lock(&self.inner).data.get(org_id).map_or(0, |d| d.events.len())
     }
 }
 
@@ -244,9 +238,7 @@ fn step_matches(step: &FunnelStep, ev: &Interaction) -> bool {
     }
     match &step.name {
         None => true,
-        Some(want) if ev.event_type == EventType::Page => {
-            page_path(ev).as_deref() == Some(want.as_str())
-        }
+        Some(want) if ev.event_type == EventType::Page => page_path(ev).as_deref() == Some(want.as_str()),
         Some(want) => ev.name.as_deref() == Some(want.as_str()),
     }
 }
@@ -275,11 +267,7 @@ fn compute_session(
         .or_else(|| previous.map(|s| s.person_id.clone()))
         .or_else(|| data.person_of(first))
         .unwrap_or_default();
-    let views: Vec<&Interaction> = events
-        .iter()
-        .map(|e| &e.ev)
-        .filter(|e| is_view(e))
-        .collect();
+    let views: Vec<&Interaction> = events.iter().map(|e| &e.ev).filter(|e| is_view(e)).collect();
     Session {
         id: id.to_owned(),
         org_id: org_id.to_owned(),
@@ -301,12 +289,7 @@ fn compute_session(
 #[cfg_attr(not(target_arch = "wasm32"), async_trait::async_trait)]
 #[cfg_attr(target_arch = "wasm32", async_trait::async_trait(?Send))]
 impl EventStore for MemoryStore {
-    async fn append(
-        &self,
-        org_id: &str,
-        events: Vec<Interaction>,
-        follow_up: Vec<NewJob>,
-    ) -> Result<AppendOutcome> {
+    async fn append(&self, org_id: &str, events: Vec<Interaction>, follow_up: Vec<NewJob>) -> Result<AppendOutcome> {
         let mut inner = lock(&self.inner);
         let enqueued_at = events.iter().map(|e| e.received_at).max().unwrap_or(0);
         let mut out = AppendOutcome::default();
@@ -338,11 +321,7 @@ impl EventStore for MemoryStore {
             .collect())
     }
 
-    async fn list_interactions(
-        &self,
-        org_id: &str,
-        query: &InteractionQuery,
-    ) -> Result<Page<Interaction>> {
+    async fn list_interactions(&self, org_id: &str, query: &InteractionQuery) -> Result<Page<Interaction>> {
         let after = match &query.cursor {
             None => None,
             Some(c) => {
@@ -366,10 +345,7 @@ impl EventStore for MemoryStore {
             .filter(|s| {
                 let e = &s.ev;
                 query.event_type.is_none_or(|t| e.event_type == t)
-                    && query
-                        .name
-                        .as_ref()
-                        .is_none_or(|n| e.name.as_ref() == Some(n))
+                    && query.name.as_ref().is_none_or(|n| e.name.as_ref() == Some(n))
                     && query.since.is_none_or(|t| e.timestamp >= t)
                     && query.until.is_none_or(|t| e.timestamp < t)
                     && query
@@ -412,18 +388,10 @@ impl EventStore for MemoryStore {
         Ok(())
     }
 
-    async fn link_identity(
-        &self,
-        org_id: &str,
-        alias_id: &str,
-        person_id: &str,
-        _at: Millis,
-    ) -> Result<()> {
+    async fn link_identity(&self, org_id: &str, alias_id: &str, person_id: &str, _at: Millis) -> Result<()> {
         let mut inner = lock(&self.inner);
         let data = inner.data.entry(org_id.to_owned()).or_default();
-        let target = data
-            .resolve(person_id)
-            .unwrap_or_else(|| person_id.to_owned());
+        let target = data.resolve(person_id).unwrap_or_else(|| person_id.to_owned());
         if target == alias_id {
             // Already the same person.
             return Ok(());
@@ -449,18 +417,10 @@ impl EventStore for MemoryStore {
     }
 
     async fn resolve_person(&self, org_id: &str, id: &str) -> Result<Option<String>> {
-        Ok(lock(&self.inner)
-            .data
-            .get(org_id)
-            .and_then(|d| d.resolve(id)))
+        Ok(lock(&self.inner).data.get(org_id).and_then(|d| d.resolve(id)))
     }
 
-    async fn latest_session(
-        &self,
-        org_id: &str,
-        person_id: &str,
-        at: Millis,
-    ) -> Result<Option<Session>> {
+    async fn latest_session(&self, org_id: &str, person_id: &str, at: Millis) -> Result<Option<Session>> {
         let inner = lock(&self.inner);
         let Some(data) = inner.data.get(org_id) else {
             return Ok(None);
@@ -507,10 +467,7 @@ impl EventStore for MemoryStore {
             None => None,
             Some(c) => {
                 let (ts, id) = c.split_once(':').ok_or_else(bad_cursor)?;
-                Some((
-                    ts.parse::<Millis>().map_err(|_| bad_cursor())?,
-                    id.to_owned(),
-                ))
+                Some((ts.parse::<Millis>().map_err(|_| bad_cursor())?, id.to_owned()))
             }
         };
         let inner = lock(&self.inner);
@@ -526,9 +483,7 @@ impl EventStore for MemoryStore {
             .filter(|s| {
                 query.since.is_none_or(|t| s.started_at >= t)
                     && query.person_id.as_ref().is_none_or(|p| &s.person_id == p)
-                    && after
-                        .as_ref()
-                        .is_none_or(|(ts, id)| (s.started_at, &s.id) < (*ts, id))
+                    && after.as_ref().is_none_or(|(ts, id)| (s.started_at, &s.id) < (*ts, id))
             })
             .collect();
         rows.sort_by(|a, b| (b.started_at, &b.id).cmp(&(a.started_at, &a.id)));
@@ -544,13 +499,7 @@ impl EventStore for MemoryStore {
         })
     }
 
-    async fn traffic_summary(
-        &self,
-        org_id: &str,
-        since: Millis,
-        until: Millis,
-        top: usize,
-    ) -> Result<TrafficSummary> {
+    async fn traffic_summary(&self, org_id: &str, since: Millis, until: Millis, top: usize) -> Result<TrafficSummary> {
         let inner = lock(&self.inner);
         let Some(data) = inner.data.get(org_id) else {
             return Ok(TrafficSummary::default());
@@ -599,13 +548,7 @@ impl EventStore for MemoryStore {
         Ok(sum)
     }
 
-    async fn funnel(
-        &self,
-        org_id: &str,
-        steps: &[FunnelStep],
-        since: Millis,
-        until: Millis,
-    ) -> Result<Vec<FunnelRow>> {
+    async fn funnel(&self, org_id: &str, steps: &[FunnelStep], since: Millis, until: Millis) -> Result<Vec<FunnelRow>> {
         let inner = lock(&self.inner);
         let mut reached = vec![0u64; steps.len()];
         if let Some(data) = inner.data.get(org_id) {
@@ -700,8 +643,7 @@ impl AccountStore for MemoryStore {
             .orgs
             .iter()
             .find(|(_, k)| {
-                k.api_key_prefix == prefix
-                    && keys::constant_time_eq(k.api_key_hash.as_bytes(), hash.as_bytes())
+                k.api_key_prefix == prefix && keys::constant_time_eq(k.api_key_hash.as_bytes(), hash.as_bytes())
             })
             .map(|(o, k)| grant(o, k, KeyKind::Secret)))
     }
@@ -734,12 +676,7 @@ impl CatalogStore for MemoryStore {
         Ok(changed)
     }
 
-    async fn list_products(
-        &self,
-        org_id: &str,
-        limit: u32,
-        cursor: Option<&str>,
-    ) -> Result<Page<Product>> {
+    async fn list_products(&self, org_id: &str, limit: u32, cursor: Option<&str>) -> Result<Page<Product>> {
         let inner = lock(&self.inner);
         let Some(data) = inner.data.get(org_id) else {
             return Ok(Page {
@@ -774,13 +711,7 @@ impl JobQueue for MemoryStore {
         Ok(())
     }
 
-    async fn reserve(
-        &self,
-        queue: &str,
-        max: usize,
-        lease_ms: i64,
-        now: Millis,
-    ) -> Result<Vec<Job>> {
+    async fn reserve(&self, queue: &str, max: usize, lease_ms: i64, now: Millis) -> Result<Vec<Job>> {
         let mut inner = lock(&self.inner);
         let mut ready: Vec<(Millis, i64)> = inner
             .jobs
@@ -814,14 +745,20 @@ impl JobQueue for MemoryStore {
         Ok(())
     }
 
-    async fn fail(
-        &self,
-        job_id: i64,
-        error: &str,
-        policy: &RetryPolicy,
-        now: Millis,
-        jitter: f64,
-    ) -> Result<bool> {
+    async fn release_leases(&self, queue: &str) -> Result<u64> {
+        let mut inner = lock(&self.inner);
+        let mut n = 0;
+        for row in inner.jobs.values_mut() {
+            if row.job.queue == queue && row.state == JobState::InFlight {
+                row.state = JobState::Ready;
+                row.job.lease_until = 0;
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
+    async fn fail(&self, job_id: i64, error: &str, policy: &RetryPolicy, now: Millis, jitter: f64) -> Result<bool> {
         let mut inner = lock(&self.inner);
         let row = inner
             .jobs
@@ -861,11 +798,7 @@ impl JobQueue for MemoryStore {
             .filter(|r| r.job.queue == queue && r.state == JobState::Dead)
             .collect();
         dead.sort_by_key(|r| (r.job.enqueued_at, r.job.id));
-        Ok(dead
-            .into_iter()
-            .take(limit as usize)
-            .map(|r| r.job.clone())
-            .collect())
+        Ok(dead.into_iter().take(limit as usize).map(|r| r.job.clone()).collect())
     }
 }
 
@@ -873,20 +806,10 @@ impl JobQueue for MemoryStore {
 #[cfg_attr(target_arch = "wasm32", async_trait::async_trait(?Send))]
 impl WorkflowStore for MemoryStore {
     async fn load_steps(&self, run_id: &str) -> Result<HashMap<String, Value>> {
-        Ok(lock(&self.inner)
-            .runs
-            .get(run_id)
-            .cloned()
-            .unwrap_or_default())
+        Ok(lock(&self.inner).runs.get(run_id).cloned().unwrap_or_default())
     }
 
-    async fn save_step(
-        &self,
-        run_id: &str,
-        step: &str,
-        output: &Value,
-        _now: Millis,
-    ) -> Result<()> {
+    async fn save_step(&self, run_id: &str, step: &str, output: &Value, _now: Millis) -> Result<()> {
         lock(&self.inner)
             .runs
             .entry(run_id.to_owned())
@@ -932,12 +855,7 @@ impl MemoryBlobStore {
 }
 
 fn check_key(key: &str) -> Result<()> {
-    if key.is_empty()
-        || key.starts_with('/')
-        || key
-            .split('/')
-            .any(|s| s.is_empty() || s == "." || s == "..")
-    {
+    if key.is_empty() || key.starts_with('/') || key.split('/').any(|s| s.is_empty() || s == "." || s == "..") {
         return Err(Error::invalid(
             "key",
             format!("{key:?} is not a relative `/`-separated path"),
@@ -962,10 +880,7 @@ impl BlobStore for MemoryBlobStore {
 
     async fn list(&self, prefix: &str) -> Result<Vec<String>> {
         Ok(lock(&self.objects)
-            .range::<str, _>((
-                std::ops::Bound::Included(prefix),
-                std::ops::Bound::Unbounded,
-            ))
+            .range::<str, _>((std::ops::Bound::Included(prefix), std::ops::Bound::Unbounded))
             .take_while(|(k, _)| k.starts_with(prefix))
             .map(|(k, _)| k.clone())
             .collect())
@@ -1032,10 +947,7 @@ impl FakeTextAnalyzer {
     /// Analyzes one text.
     pub fn analyze_one(text: &str) -> TextAnalysis {
         let (mut pos, mut neg) = (0u32, 0u32);
-        for word in text
-            .split(|c: char| !c.is_alphanumeric())
-            .filter(|w| !w.is_empty())
-        {
+        for word in text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()) {
             let w = word.to_lowercase();
             if POSITIVE.contains(&w.as_str()) {
                 pos += 1;
@@ -1145,10 +1057,7 @@ impl HashEmbedder {
     /// Embeds one text.
     pub fn embed_one(&self, text: &str) -> Vec<f32> {
         let mut v = vec![0f32; self.dim];
-        for word in text
-            .split(|c: char| !c.is_alphanumeric())
-            .filter(|w| !w.is_empty())
-        {
+        for word in text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()) {
             let h = fnv1a(word.to_lowercase().as_bytes());
             let i = (h % self.dim as u64) as usize;
             v[i] += if h >> 63 == 1 { -1.0 } else { 1.0 };
@@ -1209,11 +1118,7 @@ fn cosine(a: &[f32], b: &[f32]) -> f32 {
     let dot: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
     let na = a.iter().map(|x| x * x).sum::<f32>().sqrt();
     let nb = b.iter().map(|x| x * x).sum::<f32>().sqrt();
-    if na == 0.0 || nb == 0.0 {
-        0.0
-    } else {
-        dot / (na * nb)
-    }
+    if na == 0.0 || nb == 0.0 { 0.0 } else { dot / (na * nb) }
 }
 
 #[cfg_attr(not(target_arch = "wasm32"), async_trait::async_trait)]
@@ -1246,12 +1151,7 @@ impl VectorIndex for BruteForceIndex {
         Ok(())
     }
 
-    async fn query(
-        &self,
-        vector: &[f32],
-        k: usize,
-        filter: &Map<String, Value>,
-    ) -> Result<Vec<VectorMatch>> {
+    async fn query(&self, vector: &[f32], k: usize, filter: &Map<String, Value>) -> Result<Vec<VectorMatch>> {
         if vector.len() != self.dim {
             return Err(Error::invalid(
                 "vector",
@@ -1297,9 +1197,7 @@ impl VecFrameSource {
     /// A source of these frames.
     pub fn new(mut frames: Vec<Frame>) -> Self {
         frames.sort_by_key(|f| f.timestamp);
-        VecFrameSource {
-            frames: frames.into(),
-        }
+        VecFrameSource { frames: frames.into() }
     }
 
     /// Frames not delivered yet.
@@ -1351,11 +1249,7 @@ impl FixedFrameAnalyzer {
 impl FrameAnalyzer for FixedFrameAnalyzer {
     async fn analyze(&self, frame: &Frame) -> Result<FrameAnalysis> {
         *lock(&self.calls) += 1;
-        Ok(self
-            .by_timestamp
-            .get(&frame.timestamp)
-            .unwrap_or(&self.default)
-            .clone())
+        Ok(self.by_timestamp.get(&frame.timestamp).unwrap_or(&self.default).clone())
     }
 }
 
@@ -1456,17 +1350,11 @@ mod tests {
                 }
             );
             let got = s.get_interactions(ORG, &["a".into()]).await.unwrap();
-            assert_eq!(
-                got[0].timestamp, 1,
-                "a duplicate leaves the stored event unchanged"
-            );
+            assert_eq!(got[0].timestamp, 1, "a duplicate leaves the stored event unchanged");
             assert_eq!(s.depth(queues::INTERACTION).await.unwrap().ready, 2);
             // the same id in another org is another event
             assert_eq!(
-                s.append("org_b", vec![ev("a", "x", 1)], vec![])
-                    .await
-                    .unwrap()
-                    .inserted,
+                s.append("org_b", vec![ev("a", "x", 1)], vec![]).await.unwrap().inserted,
                 1
             );
         });
@@ -1477,22 +1365,9 @@ mod tests {
         block_on(async {
             let s = MemoryStore::new();
             s.append(ORG, vec![ev("a", "x", 1)], vec![]).await.unwrap();
-            assert!(
-                s.get_interactions("org_b", &["a".into()])
-                    .await
-                    .unwrap()
-                    .is_empty()
-            );
-            assert!(
-                s.list_interactions("org_b", &q(10))
-                    .await
-                    .unwrap()
-                    .data
-                    .is_empty()
-            );
-            s.apply_enrichment(ORG, &[enrich("a", "x", "s1")])
-                .await
-                .unwrap();
+            assert!(s.get_interactions("org_b", &["a".into()]).await.unwrap().is_empty());
+            assert!(s.list_interactions("org_b", &q(10)).await.unwrap().data.is_empty());
+            s.apply_enrichment(ORG, &[enrich("a", "x", "s1")]).await.unwrap();
             s.refresh_sessions(ORG, &["s1".into()]).await.unwrap();
             assert!(s.get_session("org_b", "s1").await.unwrap().is_none());
             assert!(s.get_session(ORG, "s1").await.unwrap().is_some());
@@ -1504,10 +1379,7 @@ mod tests {
             let mut foreign = ev("f", "x", 1);
             foreign.org_id = "org_evil".into();
             s.append(ORG, vec![foreign], vec![]).await.unwrap();
-            assert_eq!(
-                s.get_interactions(ORG, &["f".into()]).await.unwrap()[0].org_id,
-                ORG
-            );
+            assert_eq!(s.get_interactions(ORG, &["f".into()]).await.unwrap()[0].org_id, ORG);
         });
     }
 
@@ -1522,10 +1394,7 @@ mod tests {
                 .get_interactions(ORG, &["b".into(), "zz".into(), "a".into()])
                 .await
                 .unwrap();
-            assert_eq!(
-                got.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(),
-                ["b", "a"]
-            );
+            assert_eq!(got.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(), ["b", "a"]);
         });
     }
 
@@ -1538,13 +1407,7 @@ mod tests {
             t.is_bot = true;
             s.append(
                 ORG,
-                vec![
-                    ev("a", "x", 1),
-                    ev("b", "x", 5),
-                    ev("c", "x", 3),
-                    ev("d", "x", 3),
-                    t,
-                ],
+                vec![ev("a", "x", 1), ev("b", "x", 5), ev("c", "x", 3), ev("d", "x", 3), t],
                 vec![],
             )
             .await
@@ -1624,13 +1487,7 @@ mod tests {
                 .await;
             assert!(matches!(bad, Err(Error::Invalid { .. })));
             // last page has no cursor
-            assert!(
-                s.list_interactions(ORG, &q(5))
-                    .await
-                    .unwrap()
-                    .next_cursor
-                    .is_none()
-            );
+            assert!(s.list_interactions(ORG, &q(5)).await.unwrap().next_cursor.is_none());
         });
     }
 
@@ -1667,12 +1524,7 @@ mod tests {
             s.refresh_sessions(ORG, &["s1".into()]).await.unwrap();
             let ses = s.get_session(ORG, "s1").await.unwrap().unwrap();
             assert_eq!(
-                (
-                    ses.started_at,
-                    ses.ended_at,
-                    ses.event_count,
-                    ses.page_count
-                ),
+                (ses.started_at, ses.ended_at, ses.event_count, ses.page_count),
                 (10, 30, 3, 2)
             );
             assert_eq!(ses.entry_path.as_deref(), Some("/a"));
@@ -1701,22 +1553,13 @@ mod tests {
             // a session without events disappears
             s.apply_enrichment(
                 ORG,
-                &[
-                    enrich("a", "x", "s2"),
-                    enrich("b", "x", "s2"),
-                    enrich("c", "x", "s2"),
-                ],
+                &[enrich("a", "x", "s2"), enrich("b", "x", "s2"), enrich("c", "x", "s2")],
             )
             .await
             .unwrap();
-            s.refresh_sessions(ORG, &["s1".into(), "s2".into()])
-                .await
-                .unwrap();
+            s.refresh_sessions(ORG, &["s1".into(), "s2".into()]).await.unwrap();
             assert!(s.get_session(ORG, "s1").await.unwrap().is_none());
-            assert_eq!(
-                s.get_session(ORG, "s2").await.unwrap().unwrap().event_count,
-                3
-            );
+            assert_eq!(s.get_session(ORG, "s2").await.unwrap().unwrap().event_count, 3);
         });
     }
 
@@ -1726,22 +1569,14 @@ mod tests {
             let s = MemoryStore::new();
             s.append(
                 ORG,
-                vec![
-                    ev("a", "x", 0),
-                    ev("b", "x", 40 * MIN),
-                    ev("c", "y", 50 * MIN),
-                ],
+                vec![ev("a", "x", 0), ev("b", "x", 40 * MIN), ev("c", "y", 50 * MIN)],
                 vec![],
             )
             .await
             .unwrap();
             s.apply_enrichment(
                 ORG,
-                &[
-                    enrich("a", "x", "s1"),
-                    enrich("b", "x", "s2"),
-                    enrich("c", "y", "s3"),
-                ],
+                &[enrich("a", "x", "s1"), enrich("b", "x", "s2"), enrich("c", "y", "s3")],
             )
             .await
             .unwrap();
@@ -1749,26 +1584,9 @@ mod tests {
                 .await
                 .unwrap();
             assert!(s.latest_session(ORG, "x", -1).await.unwrap().is_none());
-            assert_eq!(
-                s.latest_session(ORG, "x", 0).await.unwrap().unwrap().id,
-                "s1"
-            );
-            assert_eq!(
-                s.latest_session(ORG, "x", 39 * MIN)
-                    .await
-                    .unwrap()
-                    .unwrap()
-                    .id,
-                "s1"
-            );
-            assert_eq!(
-                s.latest_session(ORG, "x", 41 * MIN)
-                    .await
-                    .unwrap()
-                    .unwrap()
-                    .id,
-                "s2"
-            );
+            assert_eq!(s.latest_session(ORG, "x", 0).await.unwrap().unwrap().id, "s1");
+            assert_eq!(s.latest_session(ORG, "x", 39 * MIN).await.unwrap().unwrap().id, "s1");
+            assert_eq!(s.latest_session(ORG, "x", 41 * MIN).await.unwrap().unwrap().id, "s2");
             let all = s
                 .list_sessions(
                     ORG,
@@ -1779,10 +1597,7 @@ mod tests {
                 )
                 .await
                 .unwrap();
-            assert_eq!(
-                all.data.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(),
-                ["s3", "s2"]
-            );
+            assert_eq!(all.data.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(), ["s3", "s2"]);
             let rest = s
                 .list_sessions(
                     ORG,
@@ -1794,10 +1609,7 @@ mod tests {
                 )
                 .await
                 .unwrap();
-            assert_eq!(
-                rest.data.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(),
-                ["s1"]
-            );
+            assert_eq!(rest.data.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(), ["s1"]);
             assert!(rest.next_cursor.is_none());
             let x = s
                 .list_sessions(
@@ -1822,26 +1634,15 @@ mod tests {
             s.append(ORG, vec![ev("a", "anon1", 0), ev("b", "anon2", 1)], vec![])
                 .await
                 .unwrap();
-            s.apply_enrichment(
-                ORG,
-                &[enrich("a", "anon1", "s1"), enrich("b", "anon2", "s2")],
-            )
-            .await
-            .unwrap();
-            s.refresh_sessions(ORG, &["s1".into(), "s2".into()])
+            s.apply_enrichment(ORG, &[enrich("a", "anon1", "s1"), enrich("b", "anon2", "s2")])
                 .await
                 .unwrap();
+            s.refresh_sessions(ORG, &["s1".into(), "s2".into()]).await.unwrap();
             assert_eq!(s.resolve_person(ORG, "anon1").await.unwrap(), None);
             s.link_identity(ORG, "anon1", "user", 5).await.unwrap();
             s.link_identity(ORG, "anon1", "user", 5).await.unwrap(); // idempotent
-            assert_eq!(
-                s.resolve_person(ORG, "anon1").await.unwrap().as_deref(),
-                Some("user")
-            );
-            assert_eq!(
-                s.get_session(ORG, "s1").await.unwrap().unwrap().person_id,
-                "user"
-            );
+            assert_eq!(s.resolve_person(ORG, "anon1").await.unwrap().as_deref(), Some("user"));
+            assert_eq!(s.get_session(ORG, "s1").await.unwrap().unwrap().person_id, "user");
             assert_eq!(
                 s.get_interactions(ORG, &["a".into()]).await.unwrap()[0]
                     .person_id
@@ -1850,20 +1651,11 @@ mod tests {
             );
             // alias: the user's previous id becomes another person; the links stay flat
             s.link_identity(ORG, "user", "user2", 6).await.unwrap();
-            assert_eq!(
-                s.resolve_person(ORG, "anon1").await.unwrap().as_deref(),
-                Some("user2")
-            );
-            assert_eq!(
-                s.get_session(ORG, "s1").await.unwrap().unwrap().person_id,
-                "user2"
-            );
+            assert_eq!(s.resolve_person(ORG, "anon1").await.unwrap().as_deref(), Some("user2"));
+            assert_eq!(s.get_session(ORG, "s1").await.unwrap().unwrap().person_id, "user2");
             // linking to an id that is itself an alias links to its person
             s.link_identity(ORG, "anon2", "anon1", 7).await.unwrap();
-            assert_eq!(
-                s.get_session(ORG, "s2").await.unwrap().unwrap().person_id,
-                "user2"
-            );
+            assert_eq!(s.get_session(ORG, "s2").await.unwrap().unwrap().person_id, "user2");
             let mine = s
                 .list_interactions(
                     ORG,
@@ -1878,15 +1670,10 @@ mod tests {
             assert_eq!(mine.data.len(), 2);
             // a link back to the alias is a no-op, not a cycle
             s.link_identity(ORG, "user2", "anon1", 8).await.unwrap();
-            assert_eq!(
-                s.resolve_person(ORG, "anon1").await.unwrap().as_deref(),
-                Some("user2")
-            );
+            assert_eq!(s.resolve_person(ORG, "anon1").await.unwrap().as_deref(), Some("user2"));
             assert_eq!(s.resolve_person(ORG, "user2").await.unwrap(), None);
             // unenriched events follow the links too
-            s.append(ORG, vec![ev("c", "anon3", 9)], vec![])
-                .await
-                .unwrap();
+            s.append(ORG, vec![ev("c", "anon3", 9)], vec![]).await.unwrap();
             s.link_identity(ORG, "anon3", "user2", 10).await.unwrap();
             let mine = s
                 .list_interactions(
@@ -1964,10 +1751,7 @@ mod tests {
                 event_type: EventType::Page,
                 name: Some("/a".into()),
             }];
-            assert_eq!(
-                s.funnel(ORG, &page_step, 0, 100).await.unwrap()[0].people,
-                1
-            );
+            assert_eq!(s.funnel(ORG, &page_step, 0, 100).await.unwrap()[0].people, 1);
         });
     }
 
@@ -1977,15 +1761,9 @@ mod tests {
             let s = MemoryStore::new();
             let (org, creds, keys) = keys::generate("Acme", 1, &[3u8; keys::RANDOM_BYTES]);
             s.create_org(&org, &keys).await.unwrap();
-            assert!(matches!(
-                s.create_org(&org, &keys).await,
-                Err(Error::Conflict(_))
-            ));
+            assert!(matches!(s.create_org(&org, &keys).await, Err(Error::Conflict(_))));
             let w = s.authenticate(&creds.write_key).await.unwrap().unwrap();
-            assert_eq!(
-                (w.org_id.as_str(), w.kind),
-                (org.id.as_str(), KeyKind::Write)
-            );
+            assert_eq!((w.org_id.as_str(), w.kind), (org.id.as_str(), KeyKind::Write));
             let k = s.authenticate(&creds.api_key).await.unwrap().unwrap();
             assert_eq!(k.kind, KeyKind::Secret);
             assert_eq!(k.pseudonym_key, keys.pseudonym_key);
@@ -1996,13 +1774,7 @@ mod tests {
             assert!(s.authenticate("garbage").await.unwrap().is_none());
             let (org2, _, keys2) = keys::generate("Beta", 0, &[4u8; keys::RANDOM_BYTES]);
             s.create_org(&org2, &keys2).await.unwrap();
-            let names: Vec<String> = s
-                .list_orgs()
-                .await
-                .unwrap()
-                .into_iter()
-                .map(|o| o.name)
-                .collect();
+            let names: Vec<String> = s.list_orgs().await.unwrap().into_iter().map(|o| o.name).collect();
             assert_eq!(names, ["Beta", "Acme"]);
             assert_eq!(s.get_org(&org.id).await.unwrap(), Some(org));
         });
@@ -2031,35 +1803,17 @@ mod tests {
                     .unwrap(),
                 3
             );
-            assert_eq!(
-                s.upsert_products(ORG, &[p("b", 1), p("a", 2)])
-                    .await
-                    .unwrap(),
-                1
-            );
+            assert_eq!(s.upsert_products(ORG, &[p("b", 1), p("a", 2)]).await.unwrap(), 1);
             let first = s.list_products(ORG, 2, None).await.unwrap();
             assert_eq!(
-                first
-                    .data
-                    .iter()
-                    .map(|p| p.sku.as_str())
-                    .collect::<Vec<_>>(),
+                first.data.iter().map(|p| p.sku.as_str()).collect::<Vec<_>>(),
                 ["a", "b"]
             );
             assert_eq!(first.data[0].price_cents, Some(2));
-            let rest = s
-                .list_products(ORG, 2, first.next_cursor.as_deref())
-                .await
-                .unwrap();
+            let rest = s.list_products(ORG, 2, first.next_cursor.as_deref()).await.unwrap();
             assert_eq!(rest.data.len(), 1);
             assert!(rest.next_cursor.is_none());
-            assert!(
-                s.list_products("org_b", 10, None)
-                    .await
-                    .unwrap()
-                    .data
-                    .is_empty()
-            );
+            assert!(s.list_products("org_b", 10, None).await.unwrap().data.is_empty());
         });
     }
 
@@ -2168,10 +1922,7 @@ mod tests {
             b.delete("raw/a/1").await.unwrap();
             assert_eq!(b.get("raw/a/1").await.unwrap(), None);
             for bad in ["", "/abs", "a/../b", "a//b", "./a"] {
-                assert!(
-                    matches!(b.put(bad, vec![]).await, Err(Error::Invalid { .. })),
-                    "{bad}"
-                );
+                assert!(matches!(b.put(bad, vec![]).await, Err(Error::Invalid { .. })), "{bad}");
             }
             assert_eq!(b.len(), 2);
         });
@@ -2195,16 +1946,9 @@ mod tests {
             assert_eq!((s(2).label.as_str(), s(2).score), ("neutral", 0.0));
             assert_eq!(out[0].entities.len(), 1);
             assert_eq!(out[0].entities[0].text, "@shop");
+            assert_eq!(&texts[0][out[0].entities[0].start..out[0].entities[0].end], "@shop");
             assert_eq!(
-                &texts[0][out[0].entities[0].start..out[0].entities[0].end],
-                "@shop"
-            );
-            assert_eq!(
-                out[3]
-                    .entities
-                    .iter()
-                    .map(|e| e.text.as_str())
-                    .collect::<Vec<_>>(),
+                out[3].entities.iter().map(|e| e.text.as_str()).collect::<Vec<_>>(),
                 ["@alice@mastodon.social"]
             );
             assert_eq!(out, a.analyze(ORG, &texts).await.unwrap());
@@ -2250,16 +1994,11 @@ mod tests {
             ])
             .await
             .unwrap();
-            idx.upsert(vec![rec("b", vec![0.7, 0.7], "o1")])
-                .await
-                .unwrap();
+            idx.upsert(vec![rec("b", vec![0.7, 0.7], "o1")]).await.unwrap();
             assert_eq!(idx.count().await.unwrap(), 3);
             let filter = json!({"org_id": "o1"}).as_object().cloned().unwrap();
             let hits = idx.query(&[1.0, 0.0], 5, &filter).await.unwrap();
-            assert_eq!(
-                hits.iter().map(|h| h.id.as_str()).collect::<Vec<_>>(),
-                ["a", "b"]
-            );
+            assert_eq!(hits.iter().map(|h| h.id.as_str()).collect::<Vec<_>>(), ["a", "b"]);
             assert!((hits[0].score - 1.0).abs() < 1e-6);
             idx.delete(&["a".into()]).await.unwrap();
             let hits = idx.query(&[1.0, 0.0], 1, &Map::new()).await.unwrap();

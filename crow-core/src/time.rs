@@ -96,8 +96,14 @@ mod tests {
         assert_eq!(parse_timestamp("1970-01-01 00:00:02"), Some(2000));
         assert_eq!(parse_timestamp("1234"), Some(1234));
         assert_eq!(parse_timestamp("yesterday"), None);
-        assert_eq!(timestamp_from_json(&serde_json::json!(1_700_000_000)), Some(1_700_000_000_000));
-        assert_eq!(timestamp_from_json(&serde_json::json!(1_700_000_000_123i64)), Some(1_700_000_000_123));
+        assert_eq!(
+            timestamp_from_json(&serde_json::json!(1_700_000_000)),
+            Some(1_700_000_000_000)
+        );
+        assert_eq!(
+            timestamp_from_json(&serde_json::json!(1_700_000_000_123i64)),
+            Some(1_700_000_000_123)
+        );
         assert_eq!(format_millis(1500), "1970-01-01T00:00:01.500Z");
     }
 }

@@ -11,7 +11,13 @@ use serde_json::{Value, json};
 /// 50 events as the load generator sends them: e-commerce track events with a page context, a
 /// browser user agent, an IP, and PII typed into one property out of ten.
 fn batch() -> Vec<u8> {
-    let names = ["Product Viewed", "Product Added", "Products Searched", "Checkout Started", "Order Completed"];
+    let names = [
+        "Product Viewed",
+        "Product Added",
+        "Products Searched",
+        "Checkout Started",
+        "Order Completed",
+    ];
     let events: Vec<Value> = (0..50)
         .map(|i| {
             let props = if i % 10 == 0 {

@@ -44,7 +44,10 @@ async fn route<S: EventStore + AccountStore>(store: &S, req: &HttpRequest) -> Re
             405,
             "method-not-allowed",
             "Method not allowed",
-            format!("{} is not allowed on {}; the read API answers GET", req.method, req.path),
+            format!(
+                "{} is not allowed on {}; the read API answers GET",
+                req.method, req.path
+            ),
             None,
         )
         .with_header("allow", "GET, HEAD"));
@@ -59,10 +62,16 @@ async fn route<S: EventStore + AccountStore>(store: &S, req: &HttpRequest) -> Re
             let q = interaction_query(req)?;
             let page = store.list_interactions(&org, &q).await.map_err(backend)?;
             let data: Vec<Value> = page.data.iter().map(render).collect();
-            Ok(HttpResponse::json(200, &json!({"data": data, "next_cursor": page.next_cursor})))
+            Ok(HttpResponse::json(
+                200,
+                &json!({"data": data, "next_cursor": page.next_cursor}),
+            ))
         }
         ("interactions", Some(id)) => {
-            let found = store.get_interactions(&org, std::slice::from_ref(&id)).await.map_err(backend)?;
+            let found = store
+                .get_interactions(&org, std::slice::from_ref(&id))
+                .await
+                .map_err(backend)?;
             match found.first() {
                 Some(e) => Ok(HttpResponse::json(200, &render(e))),
                 None => Err(not_found("interaction", &id)),
@@ -72,13 +81,22 @@ async fn route<S: EventStore + AccountStore>(store: &S, req: &HttpRequest) -> Re
             let q = session_query(req)?;
             let page = store.list_sessions(&org, &q).await.map_err(backend)?;
             let data: Vec<Value> = page.data.iter().map(render).collect();
-            Ok(HttpResponse::json(200, &json!({"data": data, "next_cursor": page.next_cursor})))
+            Ok(HttpResponse::json(
+                200,
+                &json!({"data": data, "next_cursor": page.next_cursor}),
+            ))
         }
         ("sessions", Some(id)) => match store.get_session(&org, &id).await.map_err(backend)? {
             Some(s) => Ok(HttpResponse::json(200, &render(&s))),
             None => Err(not_found("session", &id)),
         },
-        _ => Err(HttpResponse::problem(404, "not-found", "Not found", format!("no route {}", req.path), None)),
+        _ => Err(HttpResponse::problem(
+            404,
+            "not-found",
+            "Not found",
+            format!("no route {}", req.path),
+            None,
+        )),
     }
 }
 

@@ -97,11 +97,21 @@ pub fn parse(org_id: &str, bytes: &[u8], format: Format, now: i64) -> Parsed {
 }
 
 fn csv_rows(bytes: &[u8]) -> Vec<Row> {
-    let mut rdr = csv::ReaderBuilder::new().flexible(false).trim(csv::Trim::All).from_reader(bytes);
+    let mut rdr = csv::ReaderBuilder::new()
+        .flexible(false)
+        .trim(csv::Trim::All)
+        .from_reader(bytes);
     let headers: Vec<String> = match rdr.headers() {
         Ok(h) => h.iter().map(|s| s.to_ascii_lowercase()).collect(),
         Err(e) => {
-            return vec![(0, Err(RowError { row: 0, field: "header".into(), reason: e.to_string() }))];
+            return vec![(
+                0,
+                Err(RowError {
+                    row: 0,
+                    field: "header".into(),
+                    reason: e.to_string(),
+                }),
+            )];
         }
     };
     rdr.records()
@@ -109,7 +119,11 @@ fn csv_rows(bytes: &[u8]) -> Vec<Row> {
         .map(|(i, rec)| {
             let row = i + 1;
             let r = rec
-                .map_err(|e| RowError { row, field: "row".into(), reason: e.to_string() })
+                .map_err(|e| RowError {
+                    row,
+                    field: "row".into(),
+                    reason: e.to_string(),
+                })
                 .map(|rec| {
                     headers
                         .iter()
@@ -126,12 +140,27 @@ fn csv_rows(bytes: &[u8]) -> Vec<Row> {
 fn json_rows(bytes: &[u8]) -> Vec<Row> {
     let as_obj = |row: usize, v: Value| match v {
         Value::Object(m) => Ok(m.into_iter().map(|(k, v)| (k.to_ascii_lowercase(), v)).collect()),
-        _ => Err(RowError { row, field: "row".into(), reason: "expected a JSON object".into() }),
+        _ => Err(RowError {
+            row,
+            field: "row".into(),
+            reason: "expected a JSON object".into(),
+        }),
     };
     match serde_json::from_slice::<Value>(bytes) {
-        Ok(Value::Array(items)) => items.into_iter().enumerate().map(|(i, v)| (i + 1, as_obj(i + 1, v))).collect(),
+        Ok(Value::Array(items)) => items
+            .into_iter()
+            .enumerate()
+            .map(|(i, v)| (i + 1, as_obj(i + 1, v)))
+            .collect(),
         Ok(v @ Value::Object(_)) => vec![(1, as_obj(1, v))],
-        Ok(_) => vec![(0, Err(RowError { row: 0, field: "file".into(), reason: "expected an array of objects".into() }))],
+        Ok(_) => vec![(
+            0,
+            Err(RowError {
+                row: 0,
+                field: "file".into(),
+                reason: "expected an array of objects".into(),
+            }),
+        )],
         Err(_) => bytes
             .split(|b| *b == b'\n')
             .enumerate()
@@ -139,7 +168,11 @@ fn json_rows(bytes: &[u8]) -> Vec<Row> {
             .map(|(i, l)| {
                 let row = i + 1;
                 let r = serde_json::from_slice::<Value>(l)
-                    .map_err(|e| RowError { row, field: "line".into(), reason: format!("invalid JSON: {e}") })
+                    .map_err(|e| RowError {
+                        row,
+                        field: "line".into(),
+                        reason: format!("invalid JSON: {e}"),
+                    })
                     .and_then(|v| as_obj(row, v));
                 (row, r)
             })
@@ -156,7 +189,11 @@ fn text(m: &Map<String, Value>, key: &str) -> Option<String> {
 }
 
 fn product_from(org_id: &str, row: usize, m: &Map<String, Value>, now: i64) -> Result<Product, RowError> {
-    let err = |field: &str, reason: String| RowError { row, field: field.into(), reason };
+    let err = |field: &str, reason: String| RowError {
+        row,
+        field: field.into(),
+        reason,
+    };
     let sku = text(m, "sku").ok_or_else(|| err("sku", "missing; every product needs a sku".into()))?;
     if sku.len() > 200 {
         return Err(err("sku", "longer than 200 characters".into()));
@@ -180,7 +217,10 @@ fn product_from(org_id: &str, row: usize, m: &Map<String, Value>, now: i64) -> R
         None => None,
     };
     let url = text(m, "url");
-    if let Some(u) = url.as_ref().filter(|u| !(u.starts_with("http://") || u.starts_with("https://"))) {
+    if let Some(u) = url
+        .as_ref()
+        .filter(|u| !(u.starts_with("http://") || u.starts_with("https://")))
+    {
         return Err(err("url", format!("{u:?} is not an http(s) URL")));
     }
     Ok(Product {
@@ -221,7 +261,9 @@ fn parse_price(s: &str) -> Result<(Option<i64>, Option<String>), String> {
     }
     // A comma followed by exactly two digits at the end is a decimal comma.
     let normalized = match body.rfind(',') {
-        Some(i) if body.len() - i == 3 && !body.contains('.') => format!("{}.{}", &body[..i].replace(['.', ' '], ""), &body[i + 1..]),
+        Some(i) if body.len() - i == 3 && !body.contains('.') => {
+            format!("{}.{}", &body[..i].replace(['.', ' '], ""), &body[i + 1..])
+        }
         _ => body.replace([',', ' '], ""),
     };
     let f: f64 = normalized.parse().map_err(|_| format!("{s:?} is not a price"))?;

@@ -146,9 +146,7 @@ impl Db {
         let mut h = strip_www(host);
         loop {
             if let Some(list) = self.paths.get(h)
-                && let Some((_, k)) = list
-                    .iter()
-                    .find(|(prefix, _)| path.starts_with(prefix.as_str()))
+                && let Some((_, k)) = list.iter().find(|(prefix, _)| path.starts_with(prefix.as_str()))
             {
                 return Some(*k);
             }
@@ -189,10 +187,7 @@ fn parse_url(s: &str) -> Option<UrlParts<'_>> {
     let s = s.trim();
     let rest = match s.split_once("://") {
         Some((scheme, rest))
-            if !scheme.is_empty()
-                && scheme
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c)) =>
+            if !scheme.is_empty() && scheme.chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c)) =>
         {
             rest
         }
@@ -289,9 +284,8 @@ fn utm_medium_class(medium: &str) -> Option<ReferrerClass> {
     }
     Some(match m.as_str() {
         "email" | "e-mail" | "e_mail" | "e mail" | "mail" | "newsletter" => ReferrerClass::Email,
-        "social" | "social-network" | "social-media" | "social_network" | "social_media"
-        | "social network" | "social media" | "sm" | "organic_social" | "organic-social"
-        | "organicsocial" => ReferrerClass::Social,
+        "social" | "social-network" | "social-media" | "social_network" | "social_media" | "social network"
+        | "social media" | "sm" | "organic_social" | "organic-social" | "organicsocial" => ReferrerClass::Social,
         "organic" | "organic_search" | "organic-search" | "seo" => ReferrerClass::Search,
         "referral" | "referrer" => ReferrerClass::Referral,
         _ => return None,
@@ -304,17 +298,14 @@ fn utm_source_class(source: &str) -> Option<ReferrerClass> {
     if s.is_empty() {
         return None;
     }
-    let short =
-        match s.as_str() {
-            "fb" | "ig" | "insta" | "tw" | "x" | "li" | "yt" | "pin" | "tiktok" | "reddit"
-            | "threads" | "bluesky" | "mastodon" | "whatsapp" | "telegram" | "snapchat"
-            | "discord" => Some(ReferrerClass::Social),
-            "email" | "e-mail" | "newsletter" | "mailchimp" | "klaviyo" | "sendgrid"
-            | "hubspot" | "brevo" | "sendinblue" | "mailerlite" | "campaignmonitor"
-            | "substack" => Some(ReferrerClass::Email),
-            "ddg" => Some(ReferrerClass::Search),
-            _ => None,
-        };
+    let short = match s.as_str() {
+        "fb" | "ig" | "insta" | "tw" | "x" | "li" | "yt" | "pin" | "tiktok" | "reddit" | "threads" | "bluesky"
+        | "mastodon" | "whatsapp" | "telegram" | "snapchat" | "discord" => Some(ReferrerClass::Social),
+        "email" | "e-mail" | "newsletter" | "mailchimp" | "klaviyo" | "sendgrid" | "hubspot" | "brevo"
+        | "sendinblue" | "mailerlite" | "campaignmonitor" | "substack" => Some(ReferrerClass::Email),
+        "ddg" => Some(ReferrerClass::Search),
+        _ => None,
+    };
     if short.is_some() {
         return short;
     }
@@ -336,9 +327,7 @@ fn utm_source_class(source: &str) -> Option<ReferrerClass> {
 
 /// True when `a` and `b` are the same site: equal hosts, or one a subdomain of the other.
 fn same_site(a: &str, b: &str) -> bool {
-    let sub = |x: &str, y: &str| {
-        x.len() > y.len() && x.ends_with(y) && x.as_bytes()[x.len() - y.len() - 1] == b'.'
-    };
+    let sub = |x: &str, y: &str| x.len() > y.len() && x.ends_with(y) && x.as_bytes()[x.len() - y.len() - 1] == b'.';
     a == b || sub(a, b) || sub(b, a)
 }
 
@@ -346,11 +335,7 @@ fn same_site(a: &str, b: &str) -> bool {
 ///
 /// `page_url` is the landing page (its query string supplies click ids and `utm_*` values the
 /// `campaign` lacks), `referrer` the referring URL, `campaign` the parsed UTM parameters.
-pub fn classify_referrer(
-    page_url: Option<&str>,
-    referrer: Option<&str>,
-    campaign: Option<&Campaign>,
-) -> ReferrerClass {
+pub fn classify_referrer(page_url: Option<&str>, referrer: Option<&str>, campaign: Option<&Campaign>) -> ReferrerClass {
     let page = page_url.and_then(parse_url);
     let params: Vec<(String, String)> = page
         .as_ref()
@@ -562,11 +547,7 @@ mod tests {
         assert_eq!(by_ref("https://shop.example.com/cart"), Internal);
         assert_eq!(by_ref("http://shop.example.com:8080/"), Internal);
         assert_eq!(
-            classify_referrer(
-                Some("https://www.example.com/"),
-                Some("https://example.com/a"),
-                None
-            ),
+            classify_referrer(Some("https://www.example.com/"), Some("https://example.com/a"), None),
             Internal
         );
         assert_eq!(by_ref("https://checkout.shop.example.com/"), Internal);
@@ -574,11 +555,7 @@ mod tests {
         assert_eq!(by_ref("https://otherexample.com/"), Referral);
         // a site that is also in the database is still internal on its own pages
         assert_eq!(
-            classify_referrer(
-                Some("https://www.google.com/x"),
-                Some("https://www.google.com/y"),
-                None
-            ),
+            classify_referrer(Some("https://www.google.com/x"), Some("https://www.google.com/y"), None),
             Internal
         );
     }
@@ -682,11 +659,7 @@ mod tests {
             Social
         );
         assert_eq!(
-            classify_referrer(
-                Some("https://shop.example.com/?mc_cid=1&mc_eid=2"),
-                None,
-                None
-            ),
+            classify_referrer(Some("https://shop.example.com/?mc_cid=1&mc_eid=2"), None, None),
             Email
         );
         // paid medium beats an organic click id
@@ -712,10 +685,7 @@ mod tests {
             }
         );
         assert_eq!(parse_url("google.com").unwrap().host, "google.com");
-        assert_eq!(
-            parse_url("//cdn.example.com/x").unwrap().host,
-            "cdn.example.com"
-        );
+        assert_eq!(parse_url("//cdn.example.com/x").unwrap().host, "cdn.example.com");
         assert_eq!(parse_url("http://[::1]:80/").unwrap().host, "::1");
         assert!(parse_url("https:///nohost").is_none());
         assert!(same_site("a.b.com", "b.com") && !same_site("ab.com", "b.com"));

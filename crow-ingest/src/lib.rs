@@ -8,9 +8,9 @@ pub mod api;
 pub mod catalog;
 pub mod enrich;
 pub mod http;
-pub mod jobs;
-pub mod workflows;
 #[cfg(feature = "website")]
 pub mod ingest;
+pub mod jobs;
 #[cfg(feature = "website")]
 pub mod website;
+pub mod workflows;

@@ -36,7 +36,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         conn.execute_batch(m.sql)?;
     }
     let placeholders = vec!["?"; columns.len()].join(",");
-    let sql = format!("INSERT OR IGNORE INTO interactions ({}) VALUES ({placeholders})", columns.join(","));
+    let sql = format!(
+        "INSERT OR IGNORE INTO interactions ({}) VALUES ({placeholders})",
+        columns.join(",")
+    );
 
     let started = Instant::now();
     for chunk in rows.chunks(per_tx) {

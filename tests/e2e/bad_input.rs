@@ -13,7 +13,11 @@ fn post(base: &str, path: &str, headers: &[(&str, &str)], body: Vec<u8>) -> (u16
     }
     let r = rb.body(body).send().unwrap();
     let status = r.status().as_u16();
-    let ct = r.headers().get("content-type").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
+    let ct = r
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
     (status, ct, r.json().unwrap_or(Value::Null))
 }
 
@@ -37,7 +41,11 @@ fn every_limit_has_its_own_clear_error() {
 
     // body over 1 MiB
     let big = json!({"writeKey": key, "batch": [{"type": "track", "event": "E", "anonymousId": "a", "properties": {"x": "y".repeat(1_100_000)}}]});
-    check("big body", post(base, "/v1/batch", &json_ct, big.to_string().into_bytes()), 413);
+    check(
+        "big body",
+        post(base, "/v1/batch", &json_ct, big.to_string().into_bytes()),
+        413,
+    );
     // gzip bomb: 200 MB of zeros compressed to ~200 KB
     let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
     let zeros = vec![b' '; 1 << 20];
@@ -45,15 +53,33 @@ fn every_limit_has_its_own_clear_error() {
         e.write_all(&zeros).unwrap();
     }
     let bomb = e.finish().unwrap();
-    check("gzip bomb", post(base, "/v1/batch", &[("content-type", "application/json"), ("content-encoding", "gzip")], bomb), 413);
+    check(
+        "gzip bomb",
+        post(
+            base,
+            "/v1/batch",
+            &[("content-type", "application/json"), ("content-encoding", "gzip")],
+            bomb,
+        ),
+        413,
+    );
     // more than 500 events
     let many: Vec<_> = (0..501).map(|i| ev(&format!("m{i}"))).collect();
-    let (status, ct, body) = post(base, "/v1/batch", &json_ct, json!({"writeKey": key, "batch": many}).to_string().into_bytes());
+    let (status, ct, body) = post(
+        base,
+        "/v1/batch",
+        &json_ct,
+        json!({"writeKey": key, "batch": many}).to_string().into_bytes(),
+    );
     assert!(status == 400 || status == 413, "{body}");
     check("501 events", (status, ct, body), status);
     // nesting deeper than 32, and far deeper (must not overflow the stack)
     for depth in [40usize, 200_000] {
-        let deep = format!("{{\"writeKey\":\"{key}\",\"batch\":[{{\"type\":\"track\",\"event\":\"E\",\"anonymousId\":\"a\",\"properties\":{{\"x\":{}1{}}}}}]}}", "[".repeat(depth), "]".repeat(depth));
+        let deep = format!(
+            "{{\"writeKey\":\"{key}\",\"batch\":[{{\"type\":\"track\",\"event\":\"E\",\"anonymousId\":\"a\",\"properties\":{{\"x\":{}1{}}}}}]}}",
+            "[".repeat(depth),
+            "]".repeat(depth)
+        );
         check("deep", post(base, "/v1/batch", &json_ct, deep.into_bytes()), 400);
     }
     // invalid UTF-8
@@ -62,15 +88,53 @@ fn every_limit_has_its_own_clear_error() {
     bad.extend_from_slice(b"\",\"anonymousId\":\"a\"}]}");
     check("utf-8", post(base, "/v1/batch", &json_ct, bad), 400);
     // malformed JSON
-    check("json", post(base, "/v1/batch", &json_ct, b"{\"batch\": [".to_vec()), 400);
+    check(
+        "json",
+        post(base, "/v1/batch", &json_ct, b"{\"batch\": [".to_vec()),
+        400,
+    );
     // missing and unknown keys
-    check("no key", post(base, "/v1/batch", &json_ct, json!({"batch": [ev("k1")]}).to_string().into_bytes()), 401);
-    check("bad key", post(base, "/v1/batch", &json_ct, json!({"writeKey": "wk_00000000000000000000000000000000", "batch": [ev("k2")]}).to_string().into_bytes()), 401);
+    check(
+        "no key",
+        post(
+            base,
+            "/v1/batch",
+            &json_ct,
+            json!({"batch": [ev("k1")]}).to_string().into_bytes(),
+        ),
+        401,
+    );
+    check(
+        "bad key",
+        post(
+            base,
+            "/v1/batch",
+            &json_ct,
+            json!({"writeKey": "wk_00000000000000000000000000000000", "batch": [ev("k2")]})
+                .to_string()
+                .into_bytes(),
+        ),
+        401,
+    );
     // a batch where every event is bad
-    check("all bad", post(base, "/v1/batch", &json_ct, json!({"writeKey": key, "batch": [{"type": "nope"}, {"type": "track"}]}).to_string().into_bytes()), 400);
+    check(
+        "all bad",
+        post(
+            base,
+            "/v1/batch",
+            &json_ct,
+            json!({"writeKey": key, "batch": [{"type": "nope"}, {"type": "track"}]})
+                .to_string()
+                .into_bytes(),
+        ),
+        400,
+    );
 
     // distinct problem types for distinct failures
-    let mut kinds: Vec<String> = problems.iter().map(|(_, b)| b["type"].as_str().unwrap().to_owned()).collect();
+    let mut kinds: Vec<String> = problems
+        .iter()
+        .map(|(_, b)| b["type"].as_str().unwrap().to_owned())
+        .collect();
     kinds.sort();
     kinds.dedup();
     assert!(kinds.len() >= 7, "problem types are not distinct enough: {kinds:?}");
@@ -93,12 +157,28 @@ fn every_limit_has_its_own_clear_error() {
     ]}).to_string().into_bytes());
     assert_eq!(r.0, 200, "{}", r.2);
     assert_eq!(r.2["accepted"], 2, "{}", r.2);
-    let idx: Vec<u64> = r.2["rejected"].as_array().unwrap().iter().map(|x| x["index"].as_u64().unwrap()).collect();
+    let idx: Vec<u64> = r.2["rejected"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["index"].as_u64().unwrap())
+        .collect();
     assert_eq!(idx, vec![1, 3, 4], "{}", r.2);
 
     // still healthy, still storing
-    assert_eq!(client().get(format!("{base}/healthz")).send().unwrap().status().as_u16(), 200);
-    let ids: Vec<String> = all_interactions(base, &org.api_key).iter().map(|e| e["id"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(
+        client()
+            .get(format!("{base}/healthz"))
+            .send()
+            .unwrap()
+            .status()
+            .as_u16(),
+        200
+    );
+    let ids: Vec<String> = all_interactions(base, &org.api_key)
+        .iter()
+        .map(|e| e["id"].as_str().unwrap().to_owned())
+        .collect();
     for id in ["fine", "g1", "g2"] {
         assert!(ids.contains(&id.to_owned()), "{id} not stored: {ids:?}");
     }

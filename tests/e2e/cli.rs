@@ -35,7 +35,17 @@ fn ingest_jsonl_and_products_import() {
 
     let csv = dir.path().join("catalog.csv");
     std::fs::write(&csv, "sku,name,brand,category,price,url,description\nTR-1,Trail Runner,Acme,Shoes,129.90,https://shop.test/tr-1,Light\nBAD,,,,,,\n").unwrap();
-    let out = crow(dir.path(), &["products", "import", csv.to_str().unwrap(), "--org", &org.org_id, "--json"]);
+    let out = crow(
+        dir.path(),
+        &[
+            "products",
+            "import",
+            csv.to_str().unwrap(),
+            "--org",
+            &org.org_id,
+            "--json",
+        ],
+    );
     let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
     assert_eq!(v["imported"], 1);
     assert_eq!(v["errors"][0]["field"], "name");
@@ -43,7 +53,10 @@ fn ingest_jsonl_and_products_import() {
     let srv = ServerProcess::start(dir.path(), 0, &[]);
     let all = all_interactions(&srv.base, &org.api_key);
     assert_eq!(all.len(), 1200);
-    assert!(all.iter().all(|e| e["source"] == "import" && e["session_id"].is_string()));
+    assert!(
+        all.iter()
+            .all(|e| e["source"] == "import" && e["session_id"].is_string())
+    );
 }
 
 #[test]
@@ -53,7 +66,10 @@ fn demo_runs_and_reports() {
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     let s = &v["summary"];
     assert!(s["visitors"].as_u64().unwrap() > 50, "{v}");
-    assert!(s["sessions"].as_u64().unwrap() >= s["visitors"].as_u64().unwrap(), "{v}");
+    assert!(
+        s["sessions"].as_u64().unwrap() >= s["visitors"].as_u64().unwrap(),
+        "{v}"
+    );
     assert!(s["bot_events"].as_u64().unwrap() > 0, "{v}");
     assert!(s["pii_scrubbed"].as_u64().unwrap() > 0, "{v}");
     let funnel = v["funnel"].as_array().unwrap();

@@ -51,13 +51,23 @@ fn segment_analytics_python_works_unmodified() {
     let all = all_interactions(&srv.base, &org.api_key);
     let mut types: Vec<&str> = all.iter().map(|e| e["type"].as_str().unwrap()).collect();
     types.sort();
-    assert_eq!(types, ["alias", "group", "identify", "page", "screen", "track", "track"], "{all:#?}");
+    assert_eq!(
+        types,
+        ["alias", "group", "identify", "page", "screen", "track", "track"],
+        "{all:#?}"
+    );
     let order = all.iter().find(|e| e["name"] == "Order Completed").unwrap();
     assert_eq!(order["user_id"], "user-42");
     assert_eq!(order["source"], "segment");
-    assert!(order["id"].as_str().unwrap().len() >= 32, "Segment's messageId is the id: {order}");
+    assert!(
+        order["id"].as_str().unwrap().len() >= 32,
+        "Segment's messageId is the id: {order}"
+    );
     let text = serde_json::to_string(&all).unwrap();
-    assert!(!text.contains("grace@example.com") && !text.contains("s3cr3t"), "PII stored: {text}");
+    assert!(
+        !text.contains("grace@example.com") && !text.contains("s3cr3t"),
+        "PII stored: {text}"
+    );
     assert!(all.iter().any(|e| e["anonymous_id"] == "anon-only"));
 }
 
@@ -72,7 +82,13 @@ fn posthog_python_works_unmodified() {
     assert_eq!(all.len(), 3, "{all:#?}");
     let signed = all.iter().find(|e| e["name"] == "signed up").unwrap();
     assert_eq!(signed["source"], "posthog");
-    assert!(signed["id"].as_str().unwrap().len() >= 32, "PostHog's uuid is the id: {signed}");
-    let pv = all.iter().find(|e| e["type"] == "page").expect("$pageview becomes a page view");
+    assert!(
+        signed["id"].as_str().unwrap().len() >= 32,
+        "PostHog's uuid is the id: {signed}"
+    );
+    let pv = all
+        .iter()
+        .find(|e| e["type"] == "page")
+        .expect("$pageview becomes a page view");
     assert_eq!(pv["context"]["page"]["url"], "https://shop.test/pricing");
 }

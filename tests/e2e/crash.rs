@@ -35,6 +35,8 @@ fn kill_9_loses_no_acknowledged_event() {
                         acked.lock().unwrap().extend(ids);
                         n += 1;
                     }
+                    // a busy site, not a flood: the debug-build worker must be able to catch up
+                    std::thread::sleep(Duration::from_millis(15));
                 } else {
                     std::thread::sleep(Duration::from_millis(20));
                 }
@@ -52,7 +54,11 @@ fn kill_9_loses_no_acknowledged_event() {
         s.join().unwrap();
     }
     let acked = acked.lock().unwrap().clone();
-    assert!(acked.len() > 500, "the clients got too few acknowledgements ({}) to prove anything", acked.len());
+    assert!(
+        acked.len() > 500,
+        "the clients got too few acknowledgements ({}) to prove anything",
+        acked.len()
+    );
     let stored = all_interactions(&srv.base, &org.api_key);
     let mut ids: Vec<String> = stored.iter().map(|e| e["id"].as_str().unwrap().to_owned()).collect();
     let total = ids.len();
@@ -61,12 +67,21 @@ fn kill_9_loses_no_acknowledged_event() {
     assert_eq!(total, ids.len(), "an event was stored twice");
     let stored: BTreeSet<String> = ids.into_iter().collect();
     let lost: Vec<_> = acked.difference(&stored).take(5).collect();
-    assert!(lost.is_empty(), "acknowledged events lost: {lost:?} (of {})", acked.len());
+    assert!(
+        lost.is_empty(),
+        "acknowledged events lost: {lost:?} (of {})",
+        acked.len()
+    );
     // The follow-up work survived too: the queues drain and every event got a session.
     wait_queues_drained(&srv.base);
     let stored = all_interactions(&srv.base, &org.api_key);
     let unsessioned = stored.iter().filter(|e| e["session_id"].is_null()).count();
     assert_eq!(unsessioned, 0, "events without a session after the queues drained");
-    let metrics = client().get(format!("{}/metrics", srv.base)).send().unwrap().text().unwrap();
+    let metrics = client()
+        .get(format!("{}/metrics", srv.base))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
     assert!(metrics.contains("state=\"dead\"} 0"), "{metrics}");
 }

@@ -47,7 +47,11 @@ fn every_endpoint_family_stores_events() {
         .post(format!("{base}/api/v1/events"))
         .header("content-type", "application/json")
         .header("content-encoding", "gzip")
-        .body(gzip(json!({"k": org.write_key, "b": [{"i": "crow-4", "t": "t", "n": "Zipped", "a": "anon-2"}]}).to_string().as_bytes()))
+        .body(gzip(
+            json!({"k": org.write_key, "b": [{"i": "crow-4", "t": "t", "n": "Zipped", "a": "anon-2"}]})
+                .to_string()
+                .as_bytes(),
+        ))
         .send()
         .unwrap();
     assert_eq!(r.status().as_u16(), 200, "{}", r.text().unwrap());
@@ -106,8 +110,10 @@ fn every_endpoint_family_stores_events() {
         .send()
         .unwrap();
     assert_eq!(r.status().as_u16(), 200, "{}", r.text().unwrap());
-    let data = base64::engine::general_purpose::STANDARD
-        .encode(json!({"event": "formed", "uuid": "ph-4", "properties": {"distinct_id": "ph-anon", "token": org.write_key}}).to_string());
+    let data = base64::engine::general_purpose::STANDARD.encode(
+        json!({"event": "formed", "uuid": "ph-4", "properties": {"distinct_id": "ph-anon", "token": org.write_key}})
+            .to_string(),
+    );
     let r = c
         .post(format!("{base}/i/v0/e/?compression=base64"))
         .header("content-type", "application/x-www-form-urlencoded")
@@ -125,7 +131,21 @@ fn every_endpoint_family_stores_events() {
     // Everything is readable with the secret key; ids are the client-supplied ones.
     let all = all_interactions(base, &org.api_key);
     let ids: std::collections::HashSet<&str> = all.iter().map(|e| e["id"].as_str().unwrap()).collect();
-    for id in ["crow-1", "crow-2", "crow-3", "crow-4", "seg-1", "seg-2", "seg-single-0", "seg-single-5", "ph-1", "ph-2", "ph-3", "ph-4", "ph-5"] {
+    for id in [
+        "crow-1",
+        "crow-2",
+        "crow-3",
+        "crow-4",
+        "seg-1",
+        "seg-2",
+        "seg-single-0",
+        "seg-single-5",
+        "ph-1",
+        "ph-2",
+        "ph-3",
+        "ph-4",
+        "ph-5",
+    ] {
         assert!(ids.contains(id), "{id} missing from {ids:?}");
     }
     assert_eq!(all.len(), 17, "{ids:?}");
@@ -143,7 +163,13 @@ fn every_endpoint_family_stores_events() {
     loop {
         let (s, page) = api_get(base, &org.api_key, &format!("/api/v1/interactions?limit=4{cursor}"));
         assert_eq!(s, 200);
-        seen.extend(page["data"].as_array().unwrap().iter().map(|e| e["id"].as_str().unwrap().to_owned()));
+        seen.extend(
+            page["data"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e["id"].as_str().unwrap().to_owned()),
+        );
         match page["next_cursor"].as_str() {
             Some(c) => cursor = format!("&cursor={c}"),
             None => break,
@@ -163,12 +189,20 @@ fn every_endpoint_family_stores_events() {
     let (status, e) = api_get(base, &org.api_key, "/api/v1/interactions/crow-1");
     assert_eq!(status, 200);
     assert!(e["session_id"].as_str().is_some(), "{e}");
-    assert_eq!(e["referrer_class"], "email", "utm_medium=email wins over the search referrer: {e}");
+    assert_eq!(
+        e["referrer_class"], "email",
+        "utm_medium=email wins over the search referrer: {e}"
+    );
 
     // Auth: no key, a write key and a wrong key cannot read.
     let r = c.get(format!("{base}/api/v1/interactions")).send().unwrap();
     assert_eq!(r.status().as_u16(), 401);
-    assert!(r.headers()["content-type"].to_str().unwrap().starts_with("application/problem+json"));
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/problem+json")
+    );
     assert_eq!(api_get(base, &org.write_key, "/api/v1/interactions").0, 401);
     assert_eq!(api_get(base, "sk_000000000000_nope", "/api/v1/interactions").0, 401);
 
@@ -184,8 +218,14 @@ fn every_endpoint_family_stores_events() {
     assert_eq!(r.status().as_u16(), 200);
     let metrics = c.get(format!("{base}/metrics")).send().unwrap().text().unwrap();
     assert!(metrics.contains("crow_events_accepted_total 17"), "{metrics}");
-    assert!(metrics.contains("crow_queue_depth{queue=\"interaction\",state=\"ready\"} 0"), "{metrics}");
-    assert!(metrics.contains("crow_http_request_duration_seconds_bucket"), "{metrics}");
+    assert!(
+        metrics.contains("crow_queue_depth{queue=\"interaction\",state=\"ready\"} 0"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("crow_http_request_duration_seconds_bucket"),
+        "{metrics}"
+    );
     srv.stop();
 }
 
@@ -202,7 +242,13 @@ fn resent_batches_store_nothing_twice() {
         {"type": "track", "event": "C", "anonymousId": "x", "timestamp": "2024-01-01T00:00:00Z"}
     ]});
     for round in 0..3 {
-        let r: Value = c.post(format!("{}/v1/batch", srv.base)).json(&batch).send().unwrap().json().unwrap();
+        let r: Value = c
+            .post(format!("{}/v1/batch", srv.base))
+            .json(&batch)
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
         if round == 0 {
             assert_eq!(r["accepted"], 3, "{r}");
         } else {

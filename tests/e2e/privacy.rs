@@ -63,7 +63,10 @@ fn no_raw_pii_reaches_storage_or_logs() {
         assert!(!log.contains(value), "{value:?} in the server log");
         let hits = files_containing(dir.path(), value);
         assert!(hits.is_empty(), "{value:?} stored raw in {hits:?}");
-        assert!(!api.contains(value) && !sessions.contains(value), "{value:?} in an API answer");
+        assert!(
+            !api.contains(value) && !sessions.contains(value),
+            "{value:?} in an API answer"
+        );
     }
     // the object store got the raw-batch copy, and it was searched decompressed
     let archived: Vec<_> = read_tree(&dir.path().join("objects"))

@@ -92,12 +92,10 @@ impl ServerProcess {
         std::thread::spawn(move || {
             let mut sent = false;
             for line in BufReader::new(err).lines().map_while(Result::ok) {
-                if !sent {
-                    if let Some(rest) = line.split("listening on http://").nth(1) {
-                        let addr = rest.split_whitespace().next().unwrap_or("").to_owned();
-                        let _ = tx.send(addr);
-                        sent = true;
-                    }
+                if !sent && let Some(rest) = line.split("listening on http://").nth(1) {
+                    let addr = rest.split_whitespace().next().unwrap_or("").to_owned();
+                    let _ = tx.send(addr);
+                    sent = true;
                 }
                 let mut l = log.lock().unwrap();
                 l.push_str(&line);
@@ -222,12 +220,16 @@ pub fn wait_for(secs: u64, what: &str, mut f: impl FnMut() -> bool) {
 
 /// Waits until the server's queues are empty (read from /metrics).
 pub fn wait_queues_drained(base: &str) {
-    wait_for(60, "the queues to drain", || {
-        let text = client()
+    let metrics = || {
+        client()
             .get(format!("{base}/metrics"))
             .send()
             .and_then(|r| r.text())
-            .unwrap_or_default();
+            .unwrap_or_default()
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let text = metrics();
         let pending: u64 = text
             .lines()
             .filter(|l| {
@@ -236,8 +238,15 @@ pub fn wait_queues_drained(base: &str) {
             })
             .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
             .sum();
-        text.contains("crow_queue_depth") && pending == 0
-    });
+        if text.contains("crow_queue_depth") && pending == 0 {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the queues did not drain within 60 s:\n{text}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 /// Every file under `dir`, with gzip files decompressed, as (path, bytes).

@@ -241,11 +241,8 @@ impl<'a, W: WorkflowStore + ?Sized> Steps<'a, W> {
         }
         let span = tracing::debug_span!("workflow_step", run_id = %self.run_id, step = name);
         let out = f.instrument(span).await?;
-        let value = serde_json::to_value(&out)
-            .map_err(|e| Error::backend(format!("step {name} output: {e}")))?;
-        self.store
-            .save_step(&self.run_id, name, &value, self.now)
-            .await?;
+        let value = serde_json::to_value(&out).map_err(|e| Error::backend(format!("step {name} output: {e}")))?;
+        self.store.save_step(&self.run_id, name, &value, self.now).await?;
         self.done.insert(name.to_owned(), value);
         Ok(out)
     }

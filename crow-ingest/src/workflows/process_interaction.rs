@@ -39,9 +39,7 @@
 use std::collections::{BTreeSet, HashMap};
 
 use crow_core::Result;
-use crow_core::model::{
-    Campaign, Enrichment, EventType, Interaction, Millis, ReferrerClass, Session,
-};
+use crow_core::model::{Campaign, Enrichment, EventType, Interaction, Millis, ReferrerClass, Session};
 use crow_core::ports::EventStore;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -121,14 +119,7 @@ pub async fn process_interaction<P: Ports + ?Sized>(
     batch: &InteractionBatch,
     now: Millis,
 ) -> Result<Outcome> {
-    process_interaction_with(
-        ports,
-        &run_id_for(batch),
-        batch,
-        now,
-        &WorkflowConfig::default(),
-    )
-    .await
+    process_interaction_with(ports, &run_id_for(batch), batch, now, &WorkflowConfig::default()).await
 }
 
 /// Runs (or resumes) `process-interaction` over a stored batch as the run `run_id`.
@@ -146,9 +137,7 @@ pub async fn process_interaction_with<P: Ports + ?Sized>(
     // Time order; equal times keep the batch's order (the sort is stable).
     batch_events.sort_by_key(|e| e.timestamp);
 
-    let links: usize = steps
-        .step("identity", stitch(events, org, &batch_events))
-        .await?;
+    let links: usize = steps.step("identity", stitch(events, org, &batch_events)).await?;
     let plan: Plan = steps
         .step("sessionize", sessionize(events, org, &batch_events, config))
         .await?;
@@ -178,11 +167,7 @@ pub async fn process_interaction_with<P: Ports + ?Sized>(
 }
 
 /// Step `identity`: links from identify and alias events.
-async fn stitch<E: EventStore + ?Sized>(
-    events: &E,
-    org: &str,
-    batch: &[Interaction],
-) -> Result<usize> {
+async fn stitch<E: EventStore + ?Sized>(events: &E, org: &str, batch: &[Interaction]) -> Result<usize> {
     let mut links = 0;
     for e in batch {
         let pair = match e.event_type {
@@ -195,9 +180,7 @@ async fn stitch<E: EventStore + ?Sized>(
             && !person.is_empty()
             && alias != person
         {
-            events
-                .link_identity(org, alias, person, e.timestamp)
-                .await?;
+            events.link_identity(org, alias, person, e.timestamp).await?;
             links += 1;
         }
     }
@@ -280,8 +263,7 @@ async fn sessionize<E: EventStore + ?Sized>(
             let ts = e.timestamp;
             let key = e.context.campaign.as_ref().and_then(Campaign::key);
             let fits = |s: &Open| key.is_none() || key == s.campaign;
-            let current =
-                |s: Open, local: &HashMap<String, Open>| local.get(&s.id).cloned().unwrap_or(s);
+            let current = |s: Open, local: &HashMap<String, Open>| local.get(&s.id).cloned().unwrap_or(s);
 
             // The session the event continues: the latest one started at or before it...
             let stored = events

@@ -75,17 +75,12 @@ impl Trigger {
         now: Millis,
         jitter: f64,
     ) -> Result<TickReport> {
-        let jobs = ports
-            .queue()
-            .reserve(queue, max, self.lease_ms, now)
-            .await?;
+        let jobs = ports.queue().reserve(queue, max, self.lease_ms, now).await?;
         let mut report = TickReport::default();
         for (i, job) in jobs.iter().enumerate() {
-            let span = tracing::info_span!("job", id = job.id, queue = %job.queue, kind = %job.kind, attempt = job.attempts);
-            match handle_job(ports, job, now, &self.workflow)
-                .instrument(span)
-                .await
-            {
+            let span =
+                tracing::info_span!("job", id = job.id, queue = %job.queue, kind = %job.kind, attempt = job.attempts);
+            match handle_job(ports, job, now, &self.workflow).instrument(span).await {
                 Ok(()) => {
                     report.processed += 1;
                     if let Err(e) = ports.queue().ack(job.id).await {
@@ -134,9 +129,7 @@ pub async fn run_once<P: Ports + ?Sized>(
     now: Millis,
     jitter: f64,
 ) -> Result<TickReport> {
-    Trigger::default()
-        .run_once(ports, queue, max, now, jitter)
-        .await
+    Trigger::default().run_once(ports, queue, max, now, jitter).await
 }
 
 fn batch_of(job: &Job) -> Result<InteractionBatch> {
@@ -150,17 +143,11 @@ fn batch_of(job: &Job) -> Result<InteractionBatch> {
 
 /// Runs the workflow a job names. For shells that receive jobs from elsewhere (the Worker's
 /// Queue consumer) and ack them themselves.
-pub async fn handle_job<P: Ports + ?Sized>(
-    ports: &P,
-    job: &Job,
-    now: Millis,
-    config: &WorkflowConfig,
-) -> Result<()> {
+pub async fn handle_job<P: Ports + ?Sized>(ports: &P, job: &Job, now: Millis, config: &WorkflowConfig) -> Result<()> {
     match job.kind.as_str() {
         PROCESS_INTERACTION => {
             let batch = batch_of(job)?;
-            process_interaction_with(ports, &format!("job-{}", job.id), &batch, now, config)
-                .await?;
+            process_interaction_with(ports, &format!("job-{}", job.id), &batch, now, config).await?;
             Ok(())
         }
         ARCHIVE_BATCH => {

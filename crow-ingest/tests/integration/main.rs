@@ -1,4 +1,4 @@
 //! crow-ingest's integration tests: one test binary, one module per area.
 
-mod workflows;
 mod ingest;
+mod workflows;

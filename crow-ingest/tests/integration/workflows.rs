@@ -220,49 +220,27 @@ impl<'a> CountingEvents<'a> {
 
 #[async_trait::async_trait]
 impl EventStore for CountingEvents<'_> {
-    async fn append(
-        &self,
-        org_id: &str,
-        events: Vec<Interaction>,
-        follow_up: Vec<NewJob>,
-    ) -> Result<AppendOutcome> {
+    async fn append(&self, org_id: &str, events: Vec<Interaction>, follow_up: Vec<NewJob>) -> Result<AppendOutcome> {
         self.inner.append(org_id, events, follow_up).await
     }
     async fn get_interactions(&self, org_id: &str, ids: &[String]) -> Result<Vec<Interaction>> {
         self.inner.get_interactions(org_id, ids).await
     }
-    async fn list_interactions(
-        &self,
-        org_id: &str,
-        query: &InteractionQuery,
-    ) -> Result<Page<Interaction>> {
+    async fn list_interactions(&self, org_id: &str, query: &InteractionQuery) -> Result<Page<Interaction>> {
         self.inner.list_interactions(org_id, query).await
     }
     async fn apply_enrichment(&self, org_id: &str, enrichment: &[Enrichment]) -> Result<()> {
         self.count("apply_enrichment");
         self.inner.apply_enrichment(org_id, enrichment).await
     }
-    async fn link_identity(
-        &self,
-        org_id: &str,
-        alias_id: &str,
-        person_id: &str,
-        at: Millis,
-    ) -> Result<()> {
+    async fn link_identity(&self, org_id: &str, alias_id: &str, person_id: &str, at: Millis) -> Result<()> {
         self.count("link_identity");
-        self.inner
-            .link_identity(org_id, alias_id, person_id, at)
-            .await
+        self.inner.link_identity(org_id, alias_id, person_id, at).await
     }
     async fn resolve_person(&self, org_id: &str, id: &str) -> Result<Option<String>> {
         self.inner.resolve_person(org_id, id).await
     }
-    async fn latest_session(
-        &self,
-        org_id: &str,
-        person_id: &str,
-        at: Millis,
-    ) -> Result<Option<Session>> {
+    async fn latest_session(&self, org_id: &str, person_id: &str, at: Millis) -> Result<Option<Session>> {
         self.count("latest_session");
         self.inner.latest_session(org_id, person_id, at).await
     }
@@ -276,22 +254,10 @@ impl EventStore for CountingEvents<'_> {
     async fn list_sessions(&self, org_id: &str, query: &SessionQuery) -> Result<Page<Session>> {
         self.inner.list_sessions(org_id, query).await
     }
-    async fn traffic_summary(
-        &self,
-        org_id: &str,
-        since: Millis,
-        until: Millis,
-        top: usize,
-    ) -> Result<TrafficSummary> {
+    async fn traffic_summary(&self, org_id: &str, since: Millis, until: Millis, top: usize) -> Result<TrafficSummary> {
         self.inner.traffic_summary(org_id, since, until, top).await
     }
-    async fn funnel(
-        &self,
-        org_id: &str,
-        steps: &[FunnelStep],
-        since: Millis,
-        until: Millis,
-    ) -> Result<Vec<FunnelRow>> {
+    async fn funnel(&self, org_id: &str, steps: &[FunnelStep], since: Millis, until: Millis) -> Result<Vec<FunnelRow>> {
         self.inner.funnel(org_id, steps, since, until).await
     }
 }
@@ -371,10 +337,7 @@ fn sessions_split_after_30_minutes_of_inactivity() {
             &store,
             "b1",
             vec![
-                from(
-                    page("a1", "anon", T0),
-                    "https://www.google.com/search?q=shoes",
-                ),
+                from(page("a1", "anon", T0), "https://www.google.com/search?q=shoes"),
                 page("a2", "anon", T0 + 10 * MIN),
                 page("a3", "anon", T0 + 40 * MIN), // exactly 30 min later: same visit
                 page("a4", "anon", T0 + 70 * MIN + 1), // 30 min + 1 ms later: a new visit
@@ -384,13 +347,7 @@ fn sessions_split_after_30_minutes_of_inactivity() {
         .await;
         let out = process(&store, &b1).await;
         assert_eq!(
-            (
-                out.events,
-                out.sessions,
-                out.new_sessions,
-                out.links,
-                out.skipped
-            ),
+            (out.events, out.sessions, out.new_sessions, out.links, out.skipped),
             (5, 2, 2, 0, 0)
         );
         let s1 = session_of(&store, "a1").await;
@@ -403,12 +360,7 @@ fn sessions_split_after_30_minutes_of_inactivity() {
 
         let first = session(&store, &s1).await;
         assert_eq!(
-            (
-                first.started_at,
-                first.ended_at,
-                first.event_count,
-                first.page_count
-            ),
+            (first.started_at, first.ended_at, first.event_count, first.page_count),
             (T0, T0 + 40 * MIN, 3, 3)
         );
         assert_eq!(
@@ -425,10 +377,7 @@ fn sessions_split_after_30_minutes_of_inactivity() {
         let second = session(&store, &s2).await;
         assert_eq!((second.event_count, second.page_count), (2, 1));
         // the track event has no page: it takes its session's class
-        assert_eq!(
-            event(&store, "a5").await.referrer_class,
-            second.referrer_class
-        );
+        assert_eq!(event(&store, "a5").await.referrer_class, second.referrer_class);
 
         // a later batch continues the stored session
         let b2 = ingest(&store, "b2", vec![page("a6", "anon", T0 + 90 * MIN)]).await;
@@ -441,10 +390,7 @@ fn sessions_split_after_30_minutes_of_inactivity() {
         // people are sessionized separately
         let b3 = ingest(&store, "b3", vec![page("o1", "other", T0 + 91 * MIN)]).await;
         process(&store, &b3).await;
-        assert_eq!(
-            session_of(&store, "o1").await,
-            session_id(ORG, "other", "o1")
-        );
+        assert_eq!(session_of(&store, "o1").await, session_id(ORG, "other", "o1"));
     });
 }
 
@@ -462,10 +408,9 @@ fn the_session_gap_is_configurable() {
         let config = WorkflowConfig {
             session_gap_ms: 5 * MIN,
         };
-        let out =
-            process_interaction_with(&PortRefs::shared(&store, &blobs), "run", &b, T0, &config)
-                .await
-                .unwrap();
+        let out = process_interaction_with(&PortRefs::shared(&store, &blobs), "run", &b, T0, &config)
+            .await
+            .unwrap();
         assert_eq!(out.new_sessions, 2);
     });
 }
@@ -481,11 +426,7 @@ fn a_new_campaign_starts_a_session() {
                 page("e1", "anon", T0),
                 with_campaign(page("e2", "anon", T0 + MIN), "spring-newsletter", "email"),
                 page("e3", "anon", T0 + 2 * MIN),
-                with_campaign(
-                    page("e4", "anon", T0 + 3 * MIN),
-                    "spring-newsletter",
-                    "email",
-                ),
+                with_campaign(page("e4", "anon", T0 + 3 * MIN), "spring-newsletter", "email"),
                 with_campaign(page("e5", "anon", T0 + 4 * MIN), "google", "cpc"),
                 page("e6", "anon", T0 + 5 * MIN),
             ],
@@ -514,10 +455,7 @@ fn a_new_campaign_starts_a_session() {
         assert_eq!(email.campaign.as_deref(), Some("spring-newsletter|email||"));
         assert_eq!(email.referrer_class, Some(ReferrerClass::Email));
         assert_eq!(email.event_count, 3);
-        assert_eq!(
-            session(&store, &s3).await.referrer_class,
-            Some(ReferrerClass::Paid)
-        );
+        assert_eq!(session(&store, &s3).await.referrer_class, Some(ReferrerClass::Paid));
         assert_eq!(session(&store, &s1).await.campaign, None);
     });
 }
@@ -529,10 +467,7 @@ fn late_events_join_the_session_they_belong_to() {
         let b1 = ingest(
             &store,
             "b1",
-            vec![
-                page("e10", "anon", T0 + 10 * MIN),
-                page("e15", "anon", T0 + 15 * MIN),
-            ],
+            vec![page("e10", "anon", T0 + 10 * MIN), page("e15", "anon", T0 + 15 * MIN)],
         )
         .await;
         process(&store, &b1).await;
@@ -550,10 +485,7 @@ fn late_events_join_the_session_they_belong_to() {
         assert_eq!(session_of(&store, "e0").await, s);
         assert_eq!(session_of(&store, "e12").await, s);
         let row = session(&store, &s).await;
-        assert_eq!(
-            (row.started_at, row.ended_at, row.event_count),
-            (T0, T0 + 15 * MIN, 4)
-        );
+        assert_eq!((row.started_at, row.ended_at, row.event_count), (T0, T0 + 15 * MIN, 4));
         assert_eq!(row.entry_path.as_deref(), Some("/e0"));
 
         // two hours earlier: a visit of its own
@@ -567,11 +499,7 @@ fn late_events_join_the_session_they_belong_to() {
         let b4 = ingest(
             &store,
             "b4",
-            vec![with_campaign(
-                page("k1", "anon", T0 + 200 * MIN),
-                "google",
-                "cpc",
-            )],
+            vec![with_campaign(page("k1", "anon", T0 + 200 * MIN), "google", "cpc")],
         )
         .await;
         process(&store, &b4).await;
@@ -643,21 +571,13 @@ fn identify_stitches_earlier_anonymous_events_and_sessions() {
         assert_eq!((out.links, out.new_sessions), (1, 0));
 
         assert_eq!(
-            store
-                .resolve_person(ORG, "anon-1")
-                .await
-                .unwrap()
-                .as_deref(),
+            store.resolve_person(ORG, "anon-1").await.unwrap().as_deref(),
             Some("user-1")
         );
         for id in ["p1", "t1", "i1", "t2"] {
             let ev = event(&store, id).await;
             assert_eq!(ev.person_id.as_deref(), Some("user-1"), "{id}");
-            assert_eq!(
-                ev.session_id.as_deref(),
-                Some(s.as_str()),
-                "{id} continues the visit"
-            );
+            assert_eq!(ev.session_id.as_deref(), Some(s.as_str()), "{id} continues the visit");
         }
         let row = session(&store, &s).await;
         assert_eq!((row.person_id.as_str(), row.event_count), ("user-1", 4));
@@ -677,11 +597,7 @@ fn identify_stitches_earlier_anonymous_events_and_sessions() {
             .unwrap();
         assert_eq!(mine.data.len(), 4);
         assert_eq!(
-            store
-                .traffic_summary(ORG, T0, T0 + 10 * MIN, 5)
-                .await
-                .unwrap()
-                .visitors,
+            store.traffic_summary(ORG, T0, T0 + 10 * MIN, 5).await.unwrap().visitors,
             1
         );
         let steps = [
@@ -702,10 +618,7 @@ fn identify_stitches_earlier_anonymous_events_and_sessions() {
         // later anonymous events of that device belong to the user too
         let b3 = ingest(&store, "b3", vec![page("p3", "anon-1", T0 + 4 * MIN)]).await;
         process(&store, &b3).await;
-        assert_eq!(
-            event(&store, "p3").await.person_id.as_deref(),
-            Some("user-1")
-        );
+        assert_eq!(event(&store, "p3").await.person_id.as_deref(), Some("user-1"));
         assert_eq!(session_of(&store, "p3").await, s);
     });
 }
@@ -729,10 +642,7 @@ fn identify_in_the_same_batch_stitches_the_events_before_it() {
         let s = session_of(&store, "p1").await;
         assert_eq!(s, session_id(ORG, "user-9", "p1"));
         assert_eq!(session(&store, &s).await.person_id, "user-9");
-        assert_eq!(
-            event(&store, "p2").await.person_id.as_deref(),
-            Some("user-9")
-        );
+        assert_eq!(event(&store, "p2").await.person_id.as_deref(), Some("user-9"));
     });
 }
 
@@ -765,17 +675,10 @@ fn alias_merges_a_previous_id_into_the_user() {
         let out = process(&store, &b2).await;
         assert_eq!(out.links, 1);
         assert_eq!(
-            store
-                .resolve_person(ORG, "old-id")
-                .await
-                .unwrap()
-                .as_deref(),
+            store.resolve_person(ORG, "old-id").await.unwrap().as_deref(),
             Some("new-id")
         );
-        assert_eq!(
-            event(&store, "o1").await.person_id.as_deref(),
-            Some("new-id")
-        );
+        assert_eq!(event(&store, "o1").await.person_id.as_deref(), Some("new-id"));
         assert_eq!(session(&store, &old_session).await.person_id, "new-id");
         let new_session = session_of(&store, "n1").await;
         assert_ne!(new_session, old_session, "an hour later is another visit");
@@ -788,10 +691,7 @@ fn alias_merges_a_previous_id_into_the_user() {
         )
         .await;
         process(&store, &b3).await;
-        assert_eq!(
-            event(&store, "o3").await.person_id.as_deref(),
-            Some("new-id")
-        );
+        assert_eq!(event(&store, "o3").await.person_id.as_deref(), Some("new-id"));
         assert_eq!(session_of(&store, "o3").await, new_session);
         let sessions = store
             .list_sessions(
@@ -890,26 +790,20 @@ fn an_interrupted_run_resumes_without_repeating_finished_steps() {
                     before("apply_enrichment"),
                     before("refresh_sessions"),
                 );
-                let err =
-                    process_interaction_with(&ports, &run, &b, T0, &WorkflowConfig::default())
-                        .await
-                        .unwrap_err();
+                let err = process_interaction_with(&ports, &run, &b, T0, &WorkflowConfig::default())
+                    .await
+                    .unwrap_err();
                 assert!(matches!(err, Error::Unavailable(_)), "{err}");
                 let latest_first = events.calls("latest_session") - latest0;
                 steps.disarm();
-                let out =
-                    process_interaction_with(&ports, &run, &b, T0, &WorkflowConfig::default())
-                        .await
-                        .unwrap();
+                let out = process_interaction_with(&ports, &run, &b, T0, &WorkflowConfig::default())
+                    .await
+                    .unwrap();
                 assert_eq!(out.resumed_steps, crash_at - 1, "crash at write {crash_at}");
                 assert!(store.is_run_finished(&run));
                 // identity (write 1) and sessionize (write 2) ran once when they had been recorded
                 let links = events.calls("link_identity") - links0;
-                assert_eq!(
-                    links,
-                    if crash_at > 1 { 1 } else { 2 },
-                    "crash at write {crash_at}"
-                );
+                assert_eq!(links, if crash_at > 1 { 1 } else { 2 }, "crash at write {crash_at}");
                 let latest = events.calls("latest_session") - latest0;
                 if crash_at > 2 {
                     assert_eq!(
@@ -933,11 +827,7 @@ fn an_interrupted_run_resumes_without_repeating_finished_steps() {
                 let refresh = events.calls("refresh_sessions") - refresh0;
                 assert_eq!(refresh, if crash_at == 4 { 2 } else { 1 });
             }
-            assert_eq!(
-                snapshot(&store).await,
-                expected,
-                "crash at write {crash_at}"
-            );
+            assert_eq!(snapshot(&store).await, expected, "crash at write {crash_at}");
         }
     });
 }
@@ -1000,10 +890,7 @@ fn archive_writes_gzip_ndjson_of_the_stored_events() {
         )
         .await;
         let out = archive_batch(&ports, &b, T0).await.unwrap();
-        assert_eq!(
-            out.key,
-            "raw-interactions/org_test/2024/05/01/batch-1.ndjson.gz"
-        );
+        assert_eq!(out.key, "raw-interactions/org_test/2024/05/01/batch-1.ndjson.gz");
         assert_eq!((out.key.clone(), out.events), (archive_key(&b), 3));
         let gz = blobs.get(&out.key).await.unwrap().unwrap();
         assert_eq!(gz.len(), out.bytes);
@@ -1012,14 +899,8 @@ fn archive_writes_gzip_ndjson_of_the_stored_events() {
         flate2::read::GzDecoder::new(gz.as_slice())
             .read_to_string(&mut text)
             .unwrap();
-        let lines: Vec<Interaction> = text
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect();
-        assert_eq!(
-            lines,
-            store.get_interactions(ORG, &b.event_ids).await.unwrap()
-        );
+        let lines: Vec<Interaction> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        assert_eq!(lines, store.get_interactions(ORG, &b.event_ids).await.unwrap());
         assert!(text.ends_with('\n'));
 
         // idempotent: same key, same bytes, one object
@@ -1042,19 +923,10 @@ fn the_trigger_starts_the_workflow_each_job_names() {
         let store = MemoryStore::new();
         let blobs = MemoryBlobStore::new();
         let ports = PortRefs::shared(&store, &blobs);
-        let b = ingest(
-            &store,
-            "b1",
-            vec![page("p1", "anon", T0), page("p2", "anon", T0 + MIN)],
-        )
-        .await;
-        let r = run_once(&ports, queues::INTERACTION, 10, T0, 0.3)
-            .await
-            .unwrap();
+        let b = ingest(&store, "b1", vec![page("p1", "anon", T0), page("p2", "anon", T0 + MIN)]).await;
+        let r = run_once(&ports, queues::INTERACTION, 10, T0, 0.3).await.unwrap();
         assert_eq!((r.processed, r.failed, r.dead), (1, 0, 0));
-        let r = run_once(&ports, queues::PROCESSING, 10, T0, 0.3)
-            .await
-            .unwrap();
+        let r = run_once(&ports, queues::PROCESSING, 10, T0, 0.3).await.unwrap();
         assert_eq!((r.processed, r.failed, r.dead), (1, 0, 0));
         for q in queues::ALL {
             assert_eq!(store.depth(q).await.unwrap(), QueueDepth::default(), "{q}");
@@ -1063,9 +935,7 @@ fn the_trigger_starts_the_workflow_each_job_names() {
         assert!(blobs.get(&archive_key(&b)).await.unwrap().is_some());
         // nothing left: an empty tick
         assert_eq!(
-            run_once(&ports, queues::INTERACTION, 10, T0, 0.3)
-                .await
-                .unwrap(),
+            run_once(&ports, queues::INTERACTION, 10, T0, 0.3).await.unwrap(),
             Default::default()
         );
     });
@@ -1110,10 +980,7 @@ fn the_trigger_retries_then_dead_letters_a_failing_job() {
         }
         let dead = store.dead_letters(queues::PROCESSING, 10).await.unwrap();
         assert_eq!(dead.len(), 1);
-        assert_eq!(
-            (dead[0].kind.as_str(), dead[0].attempts),
-            (ARCHIVE_BATCH, 3)
-        );
+        assert_eq!((dead[0].kind.as_str(), dead[0].attempts), (ARCHIVE_BATCH, 3));
         let error = store.job_error(dead[0].id).unwrap();
         assert!(
             error.contains("archive-batch") && error.contains("disk on fire"),
@@ -1171,10 +1038,7 @@ fn jobs_that_can_never_succeed_are_dead_lettered_at_once() {
         assert_eq!((r.processed, r.failed, r.dead), (0, 2, 2));
         let dead = store.dead_letters(queues::EXPORT, 10).await.unwrap();
         let unknown = store.job_error(dead[0].id).unwrap();
-        assert!(
-            unknown.contains("unknown job kind \"mystery-report\""),
-            "{unknown}"
-        );
+        assert!(unknown.contains("unknown job kind \"mystery-report\""), "{unknown}");
         let malformed = store.job_error(dead[1].id).unwrap();
         assert!(
             malformed.contains("payload") && malformed.contains("not an interaction batch"),
@@ -1200,15 +1064,10 @@ fn a_redelivered_job_resumes_its_steps() {
         ingest(
             &store,
             "b1",
-            vec![
-                page("p1", "anon", T0),
-                identify("i1", "anon", "user", T0 + MIN),
-            ],
+            vec![page("p1", "anon", T0), identify("i1", "anon", "user", T0 + MIN)],
         )
         .await;
-        let r = run_once(&ports, queues::INTERACTION, 10, T0, 0.0)
-            .await
-            .unwrap();
+        let r = run_once(&ports, queues::INTERACTION, 10, T0, 0.0).await.unwrap();
         assert_eq!((r.processed, r.failed, r.dead), (0, 1, 0));
         let job_id = 1; // the first job MemoryStore enqueued
         let recorded = store.load_steps(&format!("job-{job_id}")).await.unwrap();
@@ -1224,16 +1083,9 @@ fn a_redelivered_job_resumes_its_steps() {
         assert_eq!(r.processed, 1);
         assert!(store.is_run_finished(&format!("job-{job_id}")));
         assert_eq!(events.calls("link_identity"), 1, "identity ran once");
-        assert_eq!(
-            events.calls("latest_session"),
-            latest,
-            "sessionize ran once"
-        );
+        assert_eq!(events.calls("latest_session"), latest, "sessionize ran once");
         assert_eq!(event(&store, "p1").await.person_id.as_deref(), Some("user"));
-        assert_eq!(
-            store.depth(queues::INTERACTION).await.unwrap(),
-            QueueDepth::default()
-        );
+        assert_eq!(store.depth(queues::INTERACTION).await.unwrap(), QueueDepth::default());
     });
 }
 

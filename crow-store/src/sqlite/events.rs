@@ -547,23 +547,21 @@ impl EventStore for SqliteStore {
     async fn get_interactions(&self, org_id: &str, ids: &[String]) -> crow_core::Result<Vec<Interaction>> {
         let org = org_id.to_owned();
         let ids = ids.to_vec();
-        Ok(self
-            .read(move |conn| {
-                let mut stmt = conn.prepare_cached(&format!(
-                    "SELECT {INTERACTION_COLS} FROM interactions WHERE org_id = ?1 AND id = ?2"
-                ))?;
-                let mut out = Vec::with_capacity(ids.len());
-                for id in &ids {
-                    if let Some(ev) = stmt
-                        .query_row(params![org, id], |r| interaction_from_row(r, 0))
-                        .optional()?
-                    {
-                        out.push(ev?);
-                    }
+        Ok(self.read_point(move |conn| {
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT {INTERACTION_COLS} FROM interactions WHERE org_id = ?1 AND id = ?2"
+            ))?;
+            let mut out = Vec::with_capacity(ids.len());
+            for id in &ids {
+                if let Some(ev) = stmt
+                    .query_row(params![org, id], |r| interaction_from_row(r, 0))
+                    .optional()?
+                {
+                    out.push(ev?);
                 }
-                Ok(out)
-            })
-            .await?)
+            }
+            Ok(out)
+        })?)
     }
 
     async fn list_interactions(&self, org_id: &str, query: &InteractionQuery) -> crow_core::Result<Page<Interaction>> {
@@ -627,29 +625,25 @@ impl EventStore for SqliteStore {
 
     async fn resolve_person(&self, org_id: &str, id: &str) -> crow_core::Result<Option<String>> {
         let (org, id) = (org_id.to_owned(), id.to_owned());
-        Ok(self
-            .read(move |conn| {
-                Ok(conn
-                    .prepare_cached("SELECT person_id FROM identities WHERE org_id = ?1 AND alias_id = ?2")?
-                    .query_row(params![org, id], |r| r.get(0))
-                    .optional()?)
-            })
-            .await?)
+        Ok(self.read_point(move |conn| {
+            Ok(conn
+                .prepare_cached("SELECT person_id FROM identities WHERE org_id = ?1 AND alias_id = ?2")?
+                .query_row(params![org, id], |r| r.get(0))
+                .optional()?)
+        })?)
     }
 
     async fn latest_session(&self, org_id: &str, person_id: &str, at: Millis) -> crow_core::Result<Option<Session>> {
         let (org, person) = (org_id.to_owned(), person_id.to_owned());
-        Ok(self
-            .read(move |conn| {
-                Ok(conn
-                    .prepare_cached(&format!(
-                        "SELECT {SESSION_COLS} FROM sessions WHERE org_id = ?1 AND person_id = ?2 \
+        Ok(self.read_point(move |conn| {
+            Ok(conn
+                .prepare_cached(&format!(
+                    "SELECT {SESSION_COLS} FROM sessions WHERE org_id = ?1 AND person_id = ?2 \
                          AND started_at <= ?3 ORDER BY started_at DESC, id DESC LIMIT 1"
-                    ))?
-                    .query_row(params![org, person, at], session_from_row)
-                    .optional()?)
-            })
-            .await?)
+                ))?
+                .query_row(params![org, person, at], session_from_row)
+                .optional()?)
+        })?)
     }
 
     async fn refresh_sessions(&self, org_id: &str, session_ids: &[String]) -> crow_core::Result<()> {
@@ -672,16 +666,14 @@ impl EventStore for SqliteStore {
 
     async fn get_session(&self, org_id: &str, id: &str) -> crow_core::Result<Option<Session>> {
         let (org, id) = (org_id.to_owned(), id.to_owned());
-        Ok(self
-            .read(move |conn| {
-                Ok(conn
-                    .prepare_cached(&format!(
-                        "SELECT {SESSION_COLS} FROM sessions WHERE org_id = ?1 AND id = ?2"
-                    ))?
-                    .query_row(params![org, id], session_from_row)
-                    .optional()?)
-            })
-            .await?)
+        Ok(self.read_point(move |conn| {
+            Ok(conn
+                .prepare_cached(&format!(
+                    "SELECT {SESSION_COLS} FROM sessions WHERE org_id = ?1 AND id = ?2"
+                ))?
+                .query_row(params![org, id], session_from_row)
+                .optional()?)
+        })?)
     }
 
     async fn list_sessions(&self, org_id: &str, query: &SessionQuery) -> crow_core::Result<Page<Session>> {

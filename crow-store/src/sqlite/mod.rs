@@ -255,6 +255,20 @@ impl SqliteStore {
             .map_err(|_| StoreError::Closed("writer thread dropped the request".into()))?
     }
 
+    /// Runs `f` on a pooled read-only connection right here, on the calling thread. Only for
+    /// indexed point lookups that touch a bounded number of rows (an id, a key, one batch):
+    /// they take microseconds, less than the two thread switches of
+    /// [`read`](Self::read)'s blocking pool, which dominated the workflow worker's profile.
+    pub(crate) fn read_point<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        F: FnOnce(&Connection) -> Result<T, StoreError>,
+    {
+        let conn = self.inner.take_reader()?;
+        let result = f(&conn);
+        self.inner.put_reader(conn);
+        result
+    }
+
     /// Runs `f` on a pooled read-only connection on the blocking thread pool.
     pub(crate) async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
     where

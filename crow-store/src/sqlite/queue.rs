@@ -128,6 +128,21 @@ impl JobQueue for SqliteStore {
             .await?)
     }
 
+    async fn release_leases(&self, queue: &str) -> crow_core::Result<u64> {
+        let queue = queue.to_owned();
+        Ok(self
+            .write(1, move |conn| {
+                let n = conn
+                    .prepare_cached(
+                        "UPDATE jobs SET lease_until = NULL \
+                         WHERE queue = ?1 AND status = 'ready' AND lease_until IS NOT NULL",
+                    )?
+                    .execute([queue])?;
+                Ok(n as u64)
+            })
+            .await?)
+    }
+
     async fn fail(
         &self,
         job_id: i64,

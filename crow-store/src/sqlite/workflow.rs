@@ -14,19 +14,17 @@ use crate::error::StoreError;
 impl WorkflowStore for SqliteStore {
     async fn load_steps(&self, run_id: &str) -> crow_core::Result<HashMap<String, Value>> {
         let run = run_id.to_owned();
-        Ok(self
-            .read(move |conn| {
-                let mut stmt = conn.prepare_cached("SELECT step, output FROM workflow_steps WHERE run_id = ?1")?;
-                let mut rows = stmt.query([run])?;
-                let mut out = HashMap::new();
-                while let Some(r) = rows.next()? {
-                    let step: String = r.get(0)?;
-                    let output: Value = serde_json::from_str(r.get_ref(1)?.as_str()?)?;
-                    out.insert(step, output);
-                }
-                Ok::<_, StoreError>(out)
-            })
-            .await?)
+        Ok(self.read_point(move |conn| {
+            let mut stmt = conn.prepare_cached("SELECT step, output FROM workflow_steps WHERE run_id = ?1")?;
+            let mut rows = stmt.query([run])?;
+            let mut out = HashMap::new();
+            while let Some(r) = rows.next()? {
+                let step: String = r.get(0)?;
+                let output: Value = serde_json::from_str(r.get_ref(1)?.as_str()?)?;
+                out.insert(step, output);
+            }
+            Ok::<_, StoreError>(out)
+        })?)
     }
 
     async fn save_step(&self, run_id: &str, step: &str, output: &Value, now: Millis) -> crow_core::Result<()> {

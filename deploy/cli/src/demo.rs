@@ -80,8 +80,7 @@ fn event(
     v: &Visitor,
     ty: EventType,
     name: Option<&str>,
-    path: &str,
-    referrer: Option<&str>,
+    (path, referrer): (&str, Option<&str>),
     properties: Value,
     ts: i64,
     n: &mut u64,
@@ -142,11 +141,27 @@ fn simulate(args: &DemoArgs, now: i64) -> Vec<Value> {
                 *t += rng.random_range(5_000..120_000);
                 *t
             };
-            out.push(event(&v, EventType::Page, None, landing, referrer, json!({}), t, &mut n));
+            out.push(event(
+                &v,
+                EventType::Page,
+                None,
+                (landing, referrer),
+                json!({}),
+                t,
+                &mut n,
+            ));
             if v.bot {
                 for (sku, _, _) in CATALOG.iter().take(rng.random_range(2..6)) {
                     let path = format!("/products/{sku}");
-                    out.push(event(&v, EventType::Page, None, &path, None, json!({}), step(&mut t, &mut rng), &mut n));
+                    out.push(event(
+                        &v,
+                        EventType::Page,
+                        None,
+                        (&path, None),
+                        json!({}),
+                        step(&mut t, &mut rng),
+                        &mut n,
+                    ));
                 }
                 continue;
             }
@@ -156,18 +171,58 @@ fn simulate(args: &DemoArgs, now: i64) -> Vec<Value> {
                 } else {
                     ["trail shoes", "rain jacket", "socks", "backpack"][rng.random_range(0..4)].to_owned()
                 };
-                out.push(event(&v, EventType::Track, Some("Products Searched"), "/search", None, json!({"query": query}), step(&mut t, &mut rng), &mut n));
+                out.push(event(
+                    &v,
+                    EventType::Track,
+                    Some("Products Searched"),
+                    ("/search", None),
+                    json!({"query": query}),
+                    step(&mut t, &mut rng),
+                    &mut n,
+                ));
             }
             let (sku, name, price) = CATALOG[rng.random_range(0..CATALOG.len())];
             let path = format!("/products/{sku}");
             let product = json!({"product_id": sku, "name": name, "price": price as f64 / 100.0, "currency": "EUR"});
-            out.push(event(&v, EventType::Page, None, &path, None, json!({}), step(&mut t, &mut rng), &mut n));
-            out.push(event(&v, EventType::Track, Some("Product Viewed"), &path, None, product.clone(), step(&mut t, &mut rng), &mut n));
+            out.push(event(
+                &v,
+                EventType::Page,
+                None,
+                (&path, None),
+                json!({}),
+                step(&mut t, &mut rng),
+                &mut n,
+            ));
+            out.push(event(
+                &v,
+                EventType::Track,
+                Some("Product Viewed"),
+                (&path, None),
+                product.clone(),
+                step(&mut t, &mut rng),
+                &mut n,
+            ));
             if !rng.random_bool(0.45) {
                 continue;
             }
-            out.push(event(&v, EventType::Track, Some("Product Added"), &path, None, product.clone(), step(&mut t, &mut rng), &mut n));
-            out.push(event(&v, EventType::Page, None, "/cart", None, json!({}), step(&mut t, &mut rng), &mut n));
+            out.push(event(
+                &v,
+                EventType::Track,
+                Some("Product Added"),
+                (&path, None),
+                product.clone(),
+                step(&mut t, &mut rng),
+                &mut n,
+            ));
+            out.push(event(
+                &v,
+                EventType::Page,
+                None,
+                ("/cart", None),
+                json!({}),
+                step(&mut t, &mut rng),
+                &mut n,
+            ));
             if !rng.random_bool(0.6) {
                 continue;
             }
@@ -175,19 +230,41 @@ fn simulate(args: &DemoArgs, now: i64) -> Vec<Value> {
             if rng.random_bool(0.2) {
                 checkout["note"] = json!("deliver to +1 (415) 555-2671, ring twice");
             }
-            out.push(event(&v, EventType::Track, Some("Checkout Started"), "/checkout", None, checkout, step(&mut t, &mut rng), &mut n));
+            out.push(event(
+                &v,
+                EventType::Track,
+                Some("Checkout Started"),
+                ("/checkout", None),
+                checkout,
+                step(&mut t, &mut rng),
+                &mut n,
+            ));
             if !rng.random_bool(0.55) {
                 continue;
             }
             // the shop identifies buyers by e-mail: CROW replaces it with a keyed pseudonym
             let email = format!("buyer{i}@example.com");
-            let mut identify = event(&v, EventType::Identify, None, "/checkout", None, json!({}), step(&mut t, &mut rng), &mut n);
+            let mut identify = event(
+                &v,
+                EventType::Identify,
+                None,
+                ("/checkout", None),
+                json!({}),
+                step(&mut t, &mut rng),
+                &mut n,
+            );
             identify["userId"] = json!(email);
             identify["traits"] = json!({"email": email, "plan": "member"});
             out.push(identify);
-            let mut order = event(&v, EventType::Track, Some("Order Completed"), "/checkout/done", None,
+            let mut order = event(
+                &v,
+                EventType::Track,
+                Some("Order Completed"),
+                ("/checkout/done", None),
                 json!({"order_id": format!("ORD-{}", 10_000 + i), "revenue": price as f64 / 100.0, "currency": "EUR", "products": [product]}),
-                step(&mut t, &mut rng), &mut n);
+                step(&mut t, &mut rng),
+                &mut n,
+            );
             order["userId"] = json!(email);
             out.push(order);
         }
@@ -226,7 +303,9 @@ pub async fn run(data_dir: &std::path::Path, args: &DemoArgs) -> Result<()> {
             client
                 .post(format!("{base}/api/v1/events"))
                 .header("content-type", "text/plain")
-                .body(serde_json::to_vec(&json!({"writeKey": creds.write_key, "sentAt": sent_at, "batch": chunk}))?)
+                .body(serde_json::to_vec(
+                    &json!({"writeKey": creds.write_key, "sentAt": sent_at, "batch": chunk}),
+                )?)
                 .send()
                 .await?
         };
@@ -268,7 +347,12 @@ pub async fn run(data_dir: &std::path::Path, args: &DemoArgs) -> Result<()> {
         })
         .collect();
     let funnel = store.funnel(org, &steps, 0, i64::MAX).await?;
-    let archived = server.backends().blobs.list(&format!("raw-interactions/{org}/")).await?.len();
+    let archived = server
+        .backends()
+        .blobs
+        .list(&format!("raw-interactions/{org}/"))
+        .await?
+        .len();
     let dead: u64 = {
         let mut d = 0;
         for q in queues::ALL {
@@ -286,7 +370,10 @@ pub async fn run(data_dir: &std::path::Path, args: &DemoArgs) -> Result<()> {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         println!();
-        println!("CROW demo — {} simulated visitors, {sent} events over HTTP ({requests} requests)", args.visitors);
+        println!(
+            "CROW demo — {} simulated visitors, {sent} events over HTTP ({requests} requests)",
+            args.visitors
+        );
         println!("  stored events      {:>7}", summary.events);
         println!("  visitors (humans)  {:>7}", summary.visitors);
         println!("  sessions (humans)  {:>7}", summary.sessions);
@@ -307,12 +394,20 @@ pub async fn run(data_dir: &std::path::Path, args: &DemoArgs) -> Result<()> {
         println!();
         println!("  checkout funnel (people)");
         for row in &funnel {
-            println!("    {:>6}  {:<18} drop-off {:>5.1}%", row.people, row.label, row.drop_off * 100.0);
+            println!(
+                "    {:>6}  {:<18} drop-off {:>5.1}%",
+                row.people,
+                row.label,
+                row.drop_off * 100.0
+            );
         }
         println!();
         println!("  done in {elapsed:.1} s; data in {}", data_dir.display());
         println!("  explore: crow --data {} serve, then", data_dir.display());
-        println!("    curl -H 'Authorization: Bearer {}' http://127.0.0.1:8787/api/v1/sessions", creds.api_key);
+        println!(
+            "    curl -H 'Authorization: Bearer {}' http://127.0.0.1:8787/api/v1/sessions",
+            creds.api_key
+        );
     }
     if dead > 0 {
         bail!("{dead} jobs went to the dead-letter queue");

@@ -124,8 +124,12 @@ enum DurabilityArg {
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    let filter = tracing_subscriber::EnvFilter::try_new(&cli.log).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    let filter =
+        tracing_subscriber::EnvFilter::try_new(&cli.log).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {
@@ -149,7 +153,9 @@ fn backends(data: &Path) -> Result<Backends> {
 
 async fn require_org(b: &Backends, org: &str) -> Result<()> {
     if b.store().get_org(org).await?.is_none() {
-        bail!("no org {org:?} in this data directory; `crow org list` shows the orgs, `crow org create NAME` makes one");
+        bail!(
+            "no org {org:?} in this data directory; `crow org list` shows the orgs, `crow org create NAME` makes one"
+        );
     }
     Ok(())
 }
@@ -166,8 +172,14 @@ async fn run(cli: Cli) -> Result<()> {
                 println!("{}", serde_json::to_string(&creds)?);
             } else {
                 println!("org_id     {}", creds.org_id);
-                println!("write_key  {}   (public: put it in your website snippet; can only ingest)", creds.write_key);
-                println!("api_key    {}   (secret: shown once, stored hashed; reads your data)", creds.api_key);
+                println!(
+                    "write_key  {}   (public: put it in your website snippet; can only ingest)",
+                    creds.write_key
+                );
+                println!(
+                    "api_key    {}   (secret: shown once, stored hashed; reads your data)",
+                    creds.api_key
+                );
             }
         }
         Command::Org(OrgCommand::List { json }) => {
@@ -177,11 +189,21 @@ async fn run(cli: Cli) -> Result<()> {
                 println!("{}", serde_json::to_string(&orgs)?);
             } else {
                 for o in orgs {
-                    println!("{}  {}  created {}", o.id, o.name, crow_core::time::format_millis(o.created_at));
+                    println!(
+                        "{}  {}  created {}",
+                        o.id,
+                        o.name,
+                        crow_core::time::format_millis(o.created_at)
+                    );
                 }
             }
         }
-        Command::Serve { addr, durability, no_worker, trust_proxy } => {
+        Command::Serve {
+            addr,
+            durability,
+            no_worker,
+            trust_proxy,
+        } => {
             let mut config = ServerConfig::new(&cli.data, addr);
             config.durability = match durability {
                 DurabilityArg::Normal => Durability::Normal,
@@ -190,7 +212,11 @@ async fn run(cli: Cli) -> Result<()> {
             config.run_worker = !no_worker;
             config.ingest.trust_proxy_headers = trust_proxy;
             let server = Server::start(config).await?;
-            eprintln!("crow: listening on http://{} (data: {})", server.addr(), cli.data.display());
+            eprintln!(
+                "crow: listening on http://{} (data: {})",
+                server.addr(),
+                cli.data.display()
+            );
             server.wait().await?;
         }
         Command::Ingest { file, org } => {
@@ -308,17 +334,25 @@ async fn import_events(b: &Backends, file: &Path, org: &str) -> Result<()> {
     }
     import_batch(b, &grant, &mut batch, &mut lines, &mut totals, &bar).await?;
     bar.finish_and_clear();
-    let mut processed = 0;
-    loop {
-        let n = b.work_once(64).await;
-        if n == 0 {
-            break;
-        }
-        processed += n;
-    }
     println!(
-        "{} events stored, {} duplicates skipped, {} rejected; {processed} workflow jobs run",
+        "{} events stored, {} duplicates skipped, {} rejected",
         totals.accepted, totals.duplicates, totals.rejected
     );
+    // Run the workflows (identity, sessions, archive) now, unless a running `crow serve` is the
+    // worker of this data directory: then it picks the jobs up itself.
+    match b.become_worker().await? {
+        Some(_lock) => {
+            let mut processed = 0;
+            loop {
+                let n = b.work_once(64).await;
+                if n == 0 {
+                    break;
+                }
+                processed += n;
+            }
+            println!("{processed} workflow jobs run");
+        }
+        None => println!("workflow jobs queued for the running server"),
+    }
     Ok(())
 }

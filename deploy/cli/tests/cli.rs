@@ -15,7 +15,13 @@ fn help_lists_every_command() {
     for cmd in ["org", "serve", "ingest", "products", "demo", "--data"] {
         assert!(text.contains(cmd), "--help lacks {cmd}:\n{text}");
     }
-    for sub in [&["org", "create", "--help"][..], &["serve", "--help"], &["ingest", "--help"], &["products", "import", "--help"], &["demo", "--help"]] {
+    for sub in [
+        &["org", "create", "--help"][..],
+        &["serve", "--help"],
+        &["ingest", "--help"],
+        &["products", "import", "--help"],
+        &["demo", "--help"],
+    ] {
         let out = crow(sub);
         assert!(out.status.success(), "{sub:?}");
     }

@@ -115,6 +115,14 @@ pub struct Backends {
     pub metrics: Metrics,
     /// Wakes the worker when new jobs were enqueued.
     pub wake: Notify,
+    data_dir: PathBuf,
+}
+
+/// Proof that this process is the only workflow worker on a data directory: an exclusive lock
+/// on `worker.lock`, released by the OS when the process exits, however it exits.
+#[derive(Debug)]
+pub struct WorkerLock {
+    _file: std::fs::File,
 }
 
 impl Backends {
@@ -138,7 +146,32 @@ impl Backends {
             blobs,
             metrics: Metrics::default(),
             wake: Notify::new(),
+            data_dir: config.data_dir.clone(),
         })
+    }
+
+    /// Becomes the data directory's workflow worker if no other live process is: takes the
+    /// exclusive worker lock and then ends the leases a killed worker left behind, so their jobs
+    /// run now instead of after the lease expires. `None` when another process holds the lock.
+    pub async fn become_worker(&self) -> Result<Option<WorkerLock>, ServerError> {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(self.data_dir.join("worker.lock"))?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => return Ok(None),
+            Err(std::fs::TryLockError::Error(e)) => return Err(ServerError::Io(e)),
+        }
+        for q in queues::ALL {
+            match self.store().release_leases(q).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(queue = q, jobs = n, "re-delivering jobs leased by a previous worker"),
+                Err(e) => tracing::warn!(queue = q, error = %e, "could not release stale leases"),
+            }
+        }
+        Ok(Some(WorkerLock { _file: file }))
     }
 
     /// The SQLite store.
@@ -180,7 +213,13 @@ impl Backends {
                 )
             }
             _ => (
-                HttpResponse::problem(404, "not-found", "Not found", format!("no route {} {}", req.method, req.path), None),
+                HttpResponse::problem(
+                    404,
+                    "not-found",
+                    "Not found",
+                    format!("no route {} {}", req.method, req.path),
+                    None,
+                ),
                 "other",
             ),
         }
@@ -260,12 +299,25 @@ impl Server {
                 .await
                 .map_err(ServerError::Io)
         });
-        let worker = config.run_worker.then(|| {
+        let lock = if config.run_worker {
+            let lock = backends.become_worker().await?;
+            if lock.is_none() {
+                tracing::warn!(
+                    "another process is the workflow worker of {}; this server only serves",
+                    config.data_dir.display()
+                );
+            }
+            lock
+        } else {
+            None
+        };
+        let worker = lock.map(|lock| {
             let backends = backends.clone();
             let mut rx = shutdown.subscribe();
             let poll = Duration::from_millis(config.worker_poll_ms.max(1));
             let batch = config.worker_batch.max(1);
             tokio::spawn(async move {
+                let _lock = lock;
                 loop {
                     if *rx.borrow() {
                         break;

@@ -7,7 +7,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use crow_core::ports::QueueDepth;
 
 /// Upper bounds (seconds) of the request latency histogram buckets.
-const BUCKETS: [f64; 12] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5];
+const BUCKETS: [f64; 12] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+];
 
 /// Server metrics. Cheap to update from every request.
 #[derive(Debug, Default)]
@@ -48,8 +50,7 @@ impl Metrics {
             }
         }
         self.latency_count.fetch_add(1, Ordering::Relaxed);
-        self.latency_sum_us
-            .fetch_add((seconds * 1e6) as u64, Ordering::Relaxed);
+        self.latency_sum_us.fetch_add((seconds * 1e6) as u64, Ordering::Relaxed);
         let mut requests = self.requests.lock().unwrap_or_else(|e| e.into_inner());
         match requests.iter_mut().find(|(k, _)| *k == (route, status)) {
             Some((_, c)) => *c += 1,
@@ -75,10 +76,20 @@ impl Metrics {
         let _ = writeln!(out, "# HELP crow_events_accepted_total Events stored.");
         let _ = writeln!(out, "# TYPE crow_events_accepted_total counter");
         let _ = writeln!(out, "crow_events_accepted_total {}", self.accepted());
-        let _ = writeln!(out, "# HELP crow_events_duplicate_total Events already stored (same id), not stored again.");
+        let _ = writeln!(
+            out,
+            "# HELP crow_events_duplicate_total Events already stored (same id), not stored again."
+        );
         let _ = writeln!(out, "# TYPE crow_events_duplicate_total counter");
-        let _ = writeln!(out, "crow_events_duplicate_total {}", self.duplicates.load(Ordering::Relaxed));
-        let _ = writeln!(out, "# HELP crow_events_rejected_total Events or requests rejected, by reason.");
+        let _ = writeln!(
+            out,
+            "crow_events_duplicate_total {}",
+            self.duplicates.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP crow_events_rejected_total Events or requests rejected, by reason."
+        );
         let _ = writeln!(out, "# TYPE crow_events_rejected_total counter");
         for (reason, n) in self.rejected.lock().unwrap_or_else(|e| e.into_inner()).iter() {
             let _ = writeln!(out, "crow_events_rejected_total{{reason=\"{reason}\"}} {n}");
@@ -87,21 +98,49 @@ impl Metrics {
         let _ = writeln!(out, "# TYPE crow_queue_depth gauge");
         for (q, d) in queues {
             let _ = writeln!(out, "crow_queue_depth{{queue=\"{q}\",state=\"ready\"}} {}", d.ready);
-            let _ = writeln!(out, "crow_queue_depth{{queue=\"{q}\",state=\"in_flight\"}} {}", d.in_flight);
+            let _ = writeln!(
+                out,
+                "crow_queue_depth{{queue=\"{q}\",state=\"in_flight\"}} {}",
+                d.in_flight
+            );
             let _ = writeln!(out, "crow_queue_depth{{queue=\"{q}\",state=\"dead\"}} {}", d.dead);
         }
-        let _ = writeln!(out, "# HELP crow_jobs_total Jobs handled by the workflow trigger, by outcome.");
+        let _ = writeln!(
+            out,
+            "# HELP crow_jobs_total Jobs handled by the workflow trigger, by outcome."
+        );
         let _ = writeln!(out, "# TYPE crow_jobs_total counter");
-        let _ = writeln!(out, "crow_jobs_total{{outcome=\"processed\"}} {}", self.jobs_processed.load(Ordering::Relaxed));
-        let _ = writeln!(out, "crow_jobs_total{{outcome=\"failed\"}} {}", self.jobs_failed.load(Ordering::Relaxed));
-        let _ = writeln!(out, "crow_jobs_total{{outcome=\"dead\"}} {}", self.jobs_dead.load(Ordering::Relaxed));
-        let _ = writeln!(out, "# HELP crow_store_commits_total Write transactions committed (group commit shares one among many requests).");
+        let _ = writeln!(
+            out,
+            "crow_jobs_total{{outcome=\"processed\"}} {}",
+            self.jobs_processed.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "crow_jobs_total{{outcome=\"failed\"}} {}",
+            self.jobs_failed.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "crow_jobs_total{{outcome=\"dead\"}} {}",
+            self.jobs_dead.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP crow_store_commits_total Write transactions committed (group commit shares one among many requests)."
+        );
         let _ = writeln!(out, "# TYPE crow_store_commits_total counter");
         let _ = writeln!(out, "crow_store_commits_total {commits}");
-        let _ = writeln!(out, "# HELP crow_http_requests_total HTTP requests by route and status.");
+        let _ = writeln!(
+            out,
+            "# HELP crow_http_requests_total HTTP requests by route and status."
+        );
         let _ = writeln!(out, "# TYPE crow_http_requests_total counter");
         for ((route, status), n) in self.requests.lock().unwrap_or_else(|e| e.into_inner()).iter() {
-            let _ = writeln!(out, "crow_http_requests_total{{route=\"{route}\",status=\"{status}\"}} {n}");
+            let _ = writeln!(
+                out,
+                "crow_http_requests_total{{route=\"{route}\",status=\"{status}\"}} {n}"
+            );
         }
         let _ = writeln!(out, "# HELP crow_http_request_duration_seconds Request latency.");
         let _ = writeln!(out, "# TYPE crow_http_request_duration_seconds histogram");
