@@ -2,6 +2,11 @@
 
 mod demo;
 
+/// mimalloc: the ingest path allocates many small JSON values; measured faster than the system
+/// allocator in the HTTP benchmark (BENCHMARKS.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::io::BufRead as _;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
