@@ -10,6 +10,14 @@
 //! A `process-interaction` job runs as the workflow run `job-{id}`, so a redelivered job (after
 //! a crash, an expired lease or a failure) resumes its finished steps instead of repeating them.
 //!
+//! Under load, the `process-interaction` jobs of one org leased in the same tick are
+//! **coalesced** into one workflow run over the union of their events (run id
+//! `jobs-{first}-{last}-{count}`): the per-run work (step records, acks, one sessionization
+//! pass per person instead of one per batch) is paid once, which is what lets the worker keep
+//! up with ingest. The outcome is the same as running them one by one, in time order; a
+//! redelivered group that is composed differently simply recomputes its (idempotent) steps.
+//! `archive-batch` jobs of one org are coalesced the same way into one archive object.
+//!
 //! The trigger never sleeps or reads a clock: the shell calls it in its own loop (a tokio task
 //! natively, a Queue consumer or a cron trigger in the Worker) and passes `now` and a uniform
 //! random `jitter` in `[0, 1)`.
@@ -77,10 +85,43 @@ impl Trigger {
     ) -> Result<TickReport> {
         let jobs = ports.queue().reserve(queue, max, self.lease_ms, now).await?;
         let mut report = TickReport::default();
-        for (i, job) in jobs.iter().enumerate() {
-            let span =
-                tracing::info_span!("job", id = job.id, queue = %job.queue, kind = %job.kind, attempt = job.attempts);
-            match handle_job(ports, job, now, &self.workflow).instrument(span).await {
+        for unit in coalesce(&jobs) {
+            let result = match &unit {
+                Unit::Single(job) => {
+                    let span = tracing::info_span!("job", id = job.id, queue = %job.queue, kind = %job.kind, attempt = job.attempts);
+                    handle_job(ports, job, now, &self.workflow).instrument(span).await
+                }
+                Unit::Merged(group, batch) => {
+                    let run_id = format!("jobs-{}-{}-{}", group[0].id, group[group.len() - 1].id, group.len());
+                    let span =
+                        tracing::info_span!("jobs", run = %run_id, count = group.len(), events = batch.event_ids.len());
+                    process_interaction_with(ports, &run_id, batch, now, &self.workflow)
+                        .instrument(span)
+                        .await
+                        .map(|_| ())
+                }
+            };
+            for (i, job) in unit.jobs() {
+                self.settle(ports, job, i, &result, now, jitter, &mut report).await;
+            }
+        }
+        Ok(report)
+    }
+
+    /// Acks a job whose workflow succeeded, or fails it with the retry policy.
+    #[allow(clippy::too_many_arguments)]
+    async fn settle<P: Ports + ?Sized>(
+        &self,
+        ports: &P,
+        job: &Job,
+        i: usize,
+        result: &Result<()>,
+        now: Millis,
+        jitter: f64,
+        report: &mut TickReport,
+    ) {
+        {
+            match result {
                 Ok(()) => {
                     report.processed += 1;
                     if let Err(e) = ports.queue().ack(job.id).await {
@@ -117,8 +158,71 @@ impl Trigger {
                 }
             }
         }
-        Ok(report)
     }
+}
+
+/// What one workflow run of a tick covers.
+enum Unit<'a> {
+    /// One job, run as is.
+    Single(&'a Job),
+    /// Jobs of one kind (`process-interaction` or `archive-batch`) and one org, run as one batch.
+    Merged(Vec<&'a Job>, InteractionBatch),
+}
+
+impl<'a> Unit<'a> {
+    /// The jobs of the unit with their position in the tick (for jitter).
+    fn jobs(&self) -> Vec<(usize, &'a Job)> {
+        match self {
+            Unit::Single(j) => vec![(0, *j)],
+            Unit::Merged(g, _) => g.iter().copied().enumerate().collect(),
+        }
+    }
+}
+
+/// Groups the leased `process-interaction` and `archive-batch` jobs by kind and org (a group of
+/// one stays a single job, so it keeps its resumable `job-{id}` run and its own archive key);
+/// every other job runs alone. A merged archive is one object for the group's batches.
+fn coalesce(jobs: &[Job]) -> Vec<Unit<'_>> {
+    let mut units: Vec<Unit<'_>> = Vec::new();
+    let mut groups: Vec<((&str, String), Vec<&Job>, Vec<InteractionBatch>)> = Vec::new();
+    for job in jobs {
+        match (job.kind.as_str(), batch_of(job)) {
+            (kind @ (PROCESS_INTERACTION | ARCHIVE_BATCH), Ok(batch)) => {
+                match groups
+                    .iter_mut()
+                    .find(|((k, org), _, _)| *k == kind && *org == batch.org_id)
+                {
+                    Some((_, js, bs)) => {
+                        js.push(job);
+                        bs.push(batch);
+                    }
+                    None => groups.push(((kind, batch.org_id.clone()), vec![job], vec![batch])),
+                }
+            }
+            _ => units.push(Unit::Single(job)),
+        }
+    }
+    for ((_, org_id), js, bs) in groups {
+        if js.len() == 1 {
+            units.push(Unit::Single(js[0]));
+            continue;
+        }
+        let mut seen = std::collections::HashSet::new();
+        let event_ids: Vec<String> = bs
+            .iter()
+            .flat_map(|b| b.event_ids.iter())
+            .filter(|id| seen.insert(id.as_str()))
+            .cloned()
+            .collect();
+        let merged = InteractionBatch {
+            batch_id: format!("merged-{}", bs[0].batch_id),
+            received_at: bs.iter().map(|b| b.received_at).max().unwrap_or(0),
+            org_id,
+            event_ids,
+        };
+        units.push(Unit::Merged(js, merged));
+    }
+    units
 }
 
 /// [`Trigger::run_once`] with the default settings.

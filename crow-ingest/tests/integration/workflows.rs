@@ -1100,3 +1100,56 @@ fn workflow_futures_are_send_natively() {
     assert_send(&archive_batch(&ports, &batch, T0));
     assert_send(&run_once(&ports, queues::INTERACTION, 1, T0, 0.0));
 }
+
+#[test]
+fn coalesced_jobs_end_like_jobs_run_one_by_one() {
+    block_on(async {
+        // Three batches of the same visitors, plus an identify that arrives in the last one.
+        let batches = || {
+            vec![
+                vec![page("c1", "anon-a", T0), page("c2", "anon-b", T0 + MIN)],
+                vec![
+                    page("c3", "anon-a", T0 + 5 * MIN),
+                    track("c4", "anon-b", "Added", T0 + 50 * MIN),
+                ],
+                vec![
+                    identify("c5", "anon-a", "user-1", T0 + 6 * MIN),
+                    page("c6", "anon-a", T0 + 7 * MIN),
+                ],
+            ]
+        };
+        // one by one
+        let single = MemoryStore::new();
+        for (i, events) in batches().into_iter().enumerate() {
+            let b = ingest(&single, &format!("s{i}"), events).await;
+            process(&single, &b).await;
+        }
+        // leased together: one run over the union
+        let merged = MemoryStore::new();
+        let blobs = MemoryBlobStore::new();
+        let ports = PortRefs::shared(&merged, &blobs);
+        for (i, events) in batches().into_iter().enumerate() {
+            ingest(&merged, &format!("m{i}"), events).await;
+        }
+        let r = run_once(&ports, queues::INTERACTION, 10, T0, 0.5).await.unwrap();
+        assert_eq!((r.processed, r.failed), (3, 0));
+        assert_eq!(merged.depth(queues::INTERACTION).await.unwrap(), QueueDepth::default());
+
+        let shape = |sessions: Vec<Session>| {
+            let mut v: Vec<(String, u32, Millis, Millis)> = sessions
+                .into_iter()
+                .map(|s| (s.person_id, s.event_count, s.started_at, s.ended_at))
+                .collect();
+            v.sort();
+            v
+        };
+        let (a, b) = (shape(all_sessions(&single).await), shape(all_sessions(&merged).await));
+        assert_eq!(a, b);
+        // anon-a became user-1: one session of 4 events; anon-b: two sessions (a 49 min gap)
+        assert_eq!(b.iter().filter(|s| s.0 == "user-1").map(|s| s.1).sum::<u32>(), 4);
+        assert_eq!(b.iter().filter(|s| s.0 == "anon-b").count(), 2);
+        for e in all_events(&merged).await {
+            assert!(e.session_id.is_some() && e.person_id.is_some(), "{}", e.id);
+        }
+    });
+}

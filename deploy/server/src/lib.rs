@@ -86,7 +86,7 @@ impl Default for ServerConfig {
             addr: SocketAddr::from(([127, 0, 0, 1], 8787)),
             durability: Durability::Normal,
             ingest: IngestConfig::default(),
-            worker_batch: 16,
+            worker_batch: 64,
             worker_poll_ms: 200,
             run_worker: true,
         }
