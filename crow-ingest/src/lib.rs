@@ -2,6 +2,39 @@
 //!
 //! CROW's channels and workflows, written against crow-core's ports only, so the same code runs
 //! in the native server and in the Cloudflare Worker.
+//!
+//! - [`website`] (feature `website`): CROW's own endpoint, the Segment HTTP Tracking API and
+//!   PostHog capture — parse, validate, scrub, normalize; [`ingest::IngestService`] adds keys,
+//!   CORS and the durable append, from a plain [`http::HttpRequest`] to a plain
+//!   [`http::HttpResponse`].
+//! - [`api`]: the read API (`GET /api/v1/interactions`, `/sessions`).
+//! - [`catalog`]: product catalogs from CSV or JSON.
+//! - [`workflows`]: `process-interaction` (identity stitching, referrer class, sessions) and
+//!   `archive-batch`, with a step log so a crash resumes them, and the [`workflows::Trigger`]
+//!   that runs them from the durable queue.
+//!
+//! ```
+//! # futures::executor::block_on(async {
+//! use crow_core::ports::AccountStore;
+//! use crow_core::testing::MemoryStore;
+//! use crow_ingest::http::HttpRequest;
+//! use crow_ingest::ingest::{IngestConfig, IngestService};
+//!
+//! let store = MemoryStore::new();
+//! let (org, creds, keys) = crow_core::keys::generate("Acme", 0, &[1; crow_core::keys::RANDOM_BYTES]);
+//! store.create_org(&org, &keys).await.unwrap();
+//! let ingest = IngestService::new(store, IngestConfig::default());
+//! let req = HttpRequest {
+//!     method: "POST".into(),
+//!     path: "/v1/track".into(),
+//!     headers: vec![("content-type".into(), "application/json".into())],
+//!     body: format!(r#"{{"writeKey":"{}","event":"Signed Up","userId":"u-1","messageId":"m-1"}}"#, creds.write_key).into_bytes(),
+//!     ..HttpRequest::default()
+//! };
+//! let (resp, report) = ingest.handle(&req, 1_700_000_000_000).await;
+//! assert_eq!((resp.status, report.accepted), (200, 1));
+//! # });
+//! ```
 #![warn(missing_docs)]
 
 pub mod api;

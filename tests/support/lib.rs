@@ -76,10 +76,15 @@ pub struct ServerProcess {
 impl ServerProcess {
     /// Starts `crow serve --addr 127.0.0.1:PORT` (0 = any free port) and waits until it listens.
     pub fn start(data: &Path, port: u16, extra: &[&str]) -> ServerProcess {
+        Self::start_logging(data, port, "info", extra)
+    }
+
+    /// As [`start`](Self::start), with a log filter (`debug` logs every request).
+    pub fn start_logging(data: &Path, port: u16, log: &str, extra: &[&str]) -> ServerProcess {
         let mut child = Command::new(crow_bin())
             .arg("--data")
             .arg(data)
-            .args(["--log", "info", "serve", "--addr", &format!("127.0.0.1:{port}")])
+            .args(["--log", log, "serve", "--addr", &format!("127.0.0.1:{port}")])
             .args(extra)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())

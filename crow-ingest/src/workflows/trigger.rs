@@ -179,12 +179,15 @@ impl<'a> Unit<'a> {
     }
 }
 
+/// Jobs of one (kind, org) with their payloads.
+type Group<'a> = ((&'a str, String), Vec<&'a Job>, Vec<InteractionBatch>);
+
 /// Groups the leased `process-interaction` and `archive-batch` jobs by kind and org (a group of
 /// one stays a single job, so it keeps its resumable `job-{id}` run and its own archive key);
 /// every other job runs alone. A merged archive is one object for the group's batches.
 fn coalesce(jobs: &[Job]) -> Vec<Unit<'_>> {
     let mut units: Vec<Unit<'_>> = Vec::new();
-    let mut groups: Vec<((&str, String), Vec<&Job>, Vec<InteractionBatch>)> = Vec::new();
+    let mut groups: Vec<Group<'_>> = Vec::new();
     for job in jobs {
         match (job.kind.as_str(), batch_of(job)) {
             (kind @ (PROCESS_INTERACTION | ARCHIVE_BATCH), Ok(batch)) => {

@@ -424,7 +424,8 @@ async fn dispatch(
         body,
         peer_ip: Some(peer.ip()),
     };
-    let (resp, route) = backends.handle(&plain).await;
+    let span = tracing::info_span!("request", method = %plain.method, path = %plain.path);
+    let (resp, route) = tracing::Instrument::instrument(backends.handle(&plain), span).await;
     backends
         .metrics
         .record_request(route, resp.status, started.elapsed().as_secs_f64());
