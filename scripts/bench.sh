@@ -4,7 +4,9 @@
 #   (b) end-to-end HTTP ingest on loopback: `crow serve` pinned to core 0, wrk pinned to core 1,
 #       50 events per request (Segment /v1/batch), every event unique
 #   (c) the same rows inserted by a bare rusqlite loop, one transaction per 50 rows: the limit
+#   (d) the workflows draining what (b) queued, server on core 0 (SKIP_DRAIN=1 skips it)
 # Prints a table with (b)/(c). Needs 2 cores; installs wrk from Debian when missing.
+# DURATION (s, default 20) and CONNS (wrk connections, default 32) tune (b).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${DURATION:-20}
@@ -39,7 +41,25 @@ kill -TERM $SERVER; wait $SERVER || true
 echo "== (c) bare rusqlite loop over the same rows, one transaction per 50"
 BARE=$(taskset -c 0 "$TARGET/release/examples/bare_insert" "$DATA/crow.db" 50 | tee bench/out/bare.txt | awk '/^RESULT/ {print $2}')
 
-python3 - "$RESULT" "$BARE" "$STORED" "$COMMITS" <<'PY'
+DRAIN=0
+if [ -z "${SKIP_DRAIN:-}" ]; then
+echo "== (d) workflows: the worker drains the queued jobs of (b), server on one core"
+PORT2=$((PORT + 1))
+START=$(date +%s.%N)
+taskset -c 0 "$CROW" --data "$DATA" serve --addr "127.0.0.1:$PORT2" 2>>"bench/out/server.log" &
+SERVER=$!
+for _ in $(seq 3000); do
+  LEFT=$(curl -s "http://127.0.0.1:$PORT2/metrics" | awk '/^crow_queue_depth/ && ($1 ~ /ready/ || $1 ~ /in_flight/) {s+=$2} END {print s+0}')
+  [ -n "$LEFT" ] && [ "$LEFT" = 0 ] && curl -sf "http://127.0.0.1:$PORT2/healthz" >/dev/null && break
+  sleep 0.2
+done
+DRAIN=$(python3 -c "import time; print(f'{time.time() - $START:.1f}')")
+kill -TERM $SERVER; wait $SERVER || true
+SERVER=""
+echo "drained in $DRAIN s"
+fi
+
+python3 - "$RESULT" "$BARE" "$STORED" "$COMMITS" "$DRAIN" <<'PY'
 import sys
 kv = dict(x.split("=") for x in sys.argv[1].split()[1:])
 req, dur = int(kv["requests"]), int(kv["duration_us"]) / 1e6
@@ -56,4 +76,7 @@ print(f"| (b) errors | {errors} |")
 print(f"| (b) events stored / commits | {sys.argv[3]} / {sys.argv[4]} |")
 print(f"| (c) bare rusqlite, events/s (1 tx per 50) | {bare:,.0f} |")
 print(f"| (b)/(c) | {http_eps / bare:.2f} |")
+drain = float(sys.argv[5])
+if drain > 0:
+    print(f"| (d) workflows (sessions, identity, archive), events/s on 1 core | {int(sys.argv[3]) / drain:,.0f} |")
 PY
