@@ -65,7 +65,7 @@ use crate::website::{self, Limits, NormalizedBatch, Rejection, RequestError, Req
 
 /// Configuration of the ingest endpoints. Every field has a default, so `{}` is a valid config.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct IngestConfig {
     /// Maximum body size after decompression, in bytes (default 1 MiB).
     pub max_body_bytes: usize,

@@ -82,3 +82,40 @@ fn demo_runs_and_reports() {
         assert!(files_containing(dir.path(), raw).is_empty(), "{raw} stored raw");
     }
 }
+
+#[test]
+fn serve_reads_a_config_file_and_rejects_a_bad_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let org = create_org(dir.path(), "Configured");
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "adress = \"127.0.0.1:0\"\n").unwrap();
+    let out = crow_output(
+        dir.path(),
+        &["serve", "--addr", "127.0.0.1:0", "--config", bad.to_str().unwrap()],
+        20,
+    );
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("adress") && err.contains("bad.toml"), "{err}");
+
+    let good = dir.path().join("crow.toml");
+    std::fs::write(&good, "worker_batch = 8\n[ingest]\nmax_batch = 2\n").unwrap();
+    let srv = ServerProcess::start(dir.path(), 0, &["--config", good.to_str().unwrap()]);
+    let events: Vec<_> = (0..3)
+        .map(|i| serde_json::json!({"type": "track", "event": "E", "anonymousId": "a", "messageId": format!("c{i}")}))
+        .collect();
+    let r = client()
+        .post(format!("{}/v1/batch", srv.base))
+        .basic_auth(&org.write_key, Some(""))
+        .json(&serde_json::json!({"batch": events}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 413, "the file's max_batch = 2 applies");
+    let r = client()
+        .post(format!("{}/v1/batch", srv.base))
+        .basic_auth(&org.write_key, Some(""))
+        .json(&serde_json::json!({"batch": &events[..2]}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+}

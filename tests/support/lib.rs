@@ -44,6 +44,24 @@ pub fn crow(data: &Path, args: &[&str]) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
+/// Runs `crow` with arguments; kills it after `secs` (then the test fails on its status).
+pub fn crow_output(data: &Path, args: &[&str], secs: u64) -> std::process::Output {
+    let mut child = Command::new(crow_bin())
+        .arg("--data")
+        .arg(data)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while child.try_wait().unwrap().is_none() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    child.wait_with_output().unwrap()
+}
+
 /// Credentials of an org created with `crow org create --json`.
 #[derive(Debug, Clone)]
 pub struct Org {

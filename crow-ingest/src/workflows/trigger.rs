@@ -91,6 +91,10 @@ impl Trigger {
                     let span = tracing::info_span!("job", id = job.id, queue = %job.queue, kind = %job.kind, attempt = job.attempts);
                     handle_job(ports, job, now, &self.workflow).instrument(span).await
                 }
+                Unit::Merged(group, batch) if group[0].kind == ARCHIVE_BATCH => {
+                    let span = tracing::info_span!("jobs", kind = ARCHIVE_BATCH, count = group.len());
+                    archive_batch(ports, batch, now).instrument(span).await.map(|_| ())
+                }
                 Unit::Merged(group, batch) => {
                     let run_id = format!("jobs-{}-{}-{}", group[0].id, group[group.len() - 1].id, group.len());
                     let span =

@@ -1151,5 +1151,15 @@ fn coalesced_jobs_end_like_jobs_run_one_by_one() {
         for e in all_events(&merged).await {
             assert!(e.session_id.is_some() && e.person_id.is_some(), "{}", e.id);
         }
+        // the three archive jobs become one archive object holding every event once
+        let r = run_once(&ports, queues::PROCESSING, 10, T0, 0.5).await.unwrap();
+        assert_eq!((r.processed, r.failed), (3, 0));
+        let keys = blobs.list("raw-interactions/").await.unwrap();
+        assert_eq!(keys.len(), 1, "{keys:?}");
+        let mut text = String::new();
+        flate2::read::GzDecoder::new(&blobs.get(&keys[0]).await.unwrap().unwrap()[..])
+            .read_to_string(&mut text)
+            .unwrap();
+        assert_eq!(text.lines().count(), 6);
     });
 }

@@ -57,14 +57,23 @@ enum Command {
     /// (Segment), POST /batch/ /capture/ /e/ /i/v0/e/ (PostHog), GET /api/v1/interactions,
     /// GET /api/v1/interactions/{id}, GET /api/v1/sessions (Authorization: Bearer <api_key>),
     /// GET /healthz, GET /metrics (Prometheus text).
+    ///
+    /// Settings are layered: built-in defaults, then a TOML file (`--config`), then CROW_*
+    /// environment variables and flags. The file takes any field of the server's configuration,
+    /// e.g. `addr = "0.0.0.0:8787"`, `durability = "full"`, `worker_batch = 64`, and an `[ingest]`
+    /// table with `max_body_bytes`, `max_batch`, `max_depth`, `max_string_bytes`,
+    /// `trust_proxy_headers`, `cors_allowed_origins = ["https://shop.example"]`.
     Serve {
-        /// Listen address.
-        #[arg(long, env = "CROW_ADDR", default_value = "127.0.0.1:8787")]
-        addr: SocketAddr,
+        /// Listen address [default: 127.0.0.1:8787].
+        #[arg(long, env = "CROW_ADDR")]
+        addr: Option<SocketAddr>,
+        /// TOML configuration file.
+        #[arg(long, env = "CROW_CONFIG")]
+        config: Option<PathBuf>,
         /// `normal`: survives a crash of the process (SQLite WAL, synchronous=NORMAL);
-        /// `full`: also survives power loss (synchronous=FULL), slower.
-        #[arg(long, env = "CROW_DURABILITY", default_value = "normal")]
-        durability: DurabilityArg,
+        /// `full`: also survives power loss (synchronous=FULL), slower [default: normal].
+        #[arg(long, env = "CROW_DURABILITY")]
+        durability: Option<DurabilityArg>,
         /// Do not run the workflow worker in this process.
         #[arg(long)]
         no_worker: bool,
@@ -205,17 +214,34 @@ async fn run(cli: Cli) -> Result<()> {
         }
         Command::Serve {
             addr,
+            config: file,
             durability,
             no_worker,
             trust_proxy,
         } => {
-            let mut config = ServerConfig::new(&cli.data, addr);
-            config.durability = match durability {
-                DurabilityArg::Normal => Durability::Normal,
-                DurabilityArg::Full => Durability::Full,
+            let mut config = match &file {
+                Some(path) => {
+                    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+                    toml::from_str::<ServerConfig>(&text).with_context(|| format!("in {}", path.display()))?
+                }
+                None => ServerConfig::default(),
             };
-            config.run_worker = !no_worker;
-            config.ingest.trust_proxy_headers = trust_proxy;
+            config.data_dir = cli.data.clone();
+            if let Some(addr) = addr {
+                config.addr = addr;
+            }
+            if let Some(d) = durability {
+                config.durability = match d {
+                    DurabilityArg::Normal => Durability::Normal,
+                    DurabilityArg::Full => Durability::Full,
+                };
+            }
+            if no_worker {
+                config.run_worker = false;
+            }
+            if trust_proxy {
+                config.ingest.trust_proxy_headers = true;
+            }
             let server = Server::start(config).await?;
             eprintln!(
                 "crow: listening on http://{} (data: {})",

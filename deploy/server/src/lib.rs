@@ -61,7 +61,7 @@ pub enum ServerError {
 
 /// Server configuration. Layered by the CLI: defaults, then a file, then `CROW_*` variables.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct ServerConfig {
     /// Data directory (SQLite database and object store).
     pub data_dir: PathBuf,
