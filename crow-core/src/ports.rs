@@ -131,7 +131,8 @@ pub struct TrafficSummary {
 ///   crash of the process) and **idempotent** by `(org_id, id)`: an id already stored is
 ///   counted in `duplicates` and left unchanged. The `follow_up` jobs are enqueued in the same
 ///   transaction when the backend can, and otherwise after the events commit and before
-///   returning, so acknowledged work is never lost.
+///   returning, so acknowledged work is never lost. When every event given was a duplicate (a
+///   resent batch), the jobs are not enqueued again: the first append enqueued them.
 /// - Enrichment, identity links and session refreshes are idempotent: replaying them after a
 ///   crash leaves the same state.
 #[cfg_attr(not(target_arch = "wasm32"), async_trait::async_trait)]

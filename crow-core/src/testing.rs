@@ -306,7 +306,9 @@ impl EventStore for MemoryStore {
             data.events.push(StoredEvent { seq, ev });
             out.inserted += 1;
         }
-        inner.enqueue(follow_up, enqueued_at);
+        if out.inserted > 0 || out.duplicates == 0 {
+            inner.enqueue(follow_up, enqueued_at);
+        }
         Ok(out)
     }
 
@@ -1351,7 +1353,8 @@ mod tests {
             );
             let got = s.get_interactions(ORG, &["a".into()]).await.unwrap();
             assert_eq!(got[0].timestamp, 1, "a duplicate leaves the stored event unchanged");
-            assert_eq!(s.depth(queues::INTERACTION).await.unwrap().ready, 2);
+            // an all-duplicate (resent) batch does not enqueue its follow-up again
+            assert_eq!(s.depth(queues::INTERACTION).await.unwrap().ready, 1);
             // the same id in another org is another event
             assert_eq!(
                 s.append("org_b", vec![ev("a", "x", 1)], vec![]).await.unwrap().inserted,

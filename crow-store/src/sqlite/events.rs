@@ -526,7 +526,10 @@ impl SqliteStore {
         let org = org_id.to_owned();
         self.write(rows.len() + jobs.len(), move |conn| {
             let out = insert_events(conn, &org, &rows)?;
-            insert_jobs(conn, &jobs, enqueued_at)?;
+            // A batch that was stored before (all duplicates) had its jobs enqueued then.
+            if out.inserted > 0 || rows.is_empty() {
+                insert_jobs(conn, &jobs, enqueued_at)?;
+            }
             Ok(out)
         })
         .await
