@@ -171,6 +171,15 @@ impl<'a> From<&'a KeyGrant> for ImportTarget<'a> {
     }
 }
 
+/// What [`IngestService::dispatch`] did with a request.
+#[derive(Debug)]
+pub enum Routed {
+    /// An ingest endpoint answered; the report says what was stored and rejected.
+    Ingest(HttpResponse, IngestReport),
+    /// The read API answered.
+    Api(HttpResponse),
+}
+
 /// The ingest service over a store that keeps events and accounts.
 #[derive(Debug)]
 pub struct IngestService<S> {
@@ -204,6 +213,17 @@ impl<S: EventStore + AccountStore> IngestService<S> {
     pub fn is_ingest_route(method: &str, path: &str) -> bool {
         (method.eq_ignore_ascii_case("POST") || method.eq_ignore_ascii_case("OPTIONS"))
             && Route::from_path(path).is_some()
+    }
+
+    /// Routes a request to the ingest endpoints or the read API ([`crate::api`]) — the whole
+    /// CROW HTTP contract a shell serves; `None` for any other path (the shell's own routes,
+    /// such as health and metrics, or a 404). `now` is the server's clock.
+    pub async fn dispatch(&self, req: &HttpRequest, now: Millis) -> Option<Routed> {
+        if Self::is_ingest_route(&req.method, &req.path) {
+            let (resp, report) = self.handle(req, now).await;
+            return Some(Routed::Ingest(resp, report));
+        }
+        crate::api::handle(&self.store, req).await.map(Routed::Api)
     }
 
     /// Handles one ingest request. `received_at` is the server's clock when the request arrived.

@@ -27,7 +27,7 @@ use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderName, HeaderValue, Request, Response, StatusCode};
 use crow_core::ports::{JobQueue, queues};
 use crow_ingest::http::{HttpRequest, HttpResponse};
-use crow_ingest::ingest::{IngestConfig, IngestService};
+use crow_ingest::ingest::{IngestConfig, IngestService, Routed};
 use crow_store::{Durability, LocalBlobStore, SqliteStore, StoreConfig};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{Notify, watch};
@@ -181,17 +181,16 @@ impl Backends {
 
     /// Handles one plain request: ingest routes, the read API, health and metrics.
     pub async fn handle(&self, req: &HttpRequest) -> (HttpResponse, &'static str) {
-        let now = now_millis();
-        if IngestService::<SqliteStore>::is_ingest_route(&req.method, &req.path) {
-            let (resp, report) = self.ingest.handle(req, now).await;
-            self.metrics.record_ingest(&report);
-            if report.accepted > 0 {
-                self.wake.notify_one();
+        match self.ingest.dispatch(req, now_millis()).await {
+            Some(Routed::Ingest(resp, report)) => {
+                self.metrics.record_ingest(&report);
+                if report.accepted > 0 {
+                    self.wake.notify_one();
+                }
+                return (resp, "ingest");
             }
-            return (resp, "ingest");
-        }
-        if let Some(resp) = crow_ingest::api::handle(self.store(), req).await {
-            return (resp, "api");
+            Some(Routed::Api(resp)) => return (resp, "api"),
+            None => {}
         }
         match (req.method.as_str(), req.path.as_str()) {
             ("GET" | "HEAD", "/healthz") => (HttpResponse::json(200, &serde_json::json!({"status": "ok"})), "healthz"),
