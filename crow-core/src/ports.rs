@@ -142,6 +142,19 @@ pub trait EventStore: MaybeSend {
     async fn append(&self, org_id: &str, events: Vec<Interaction>, follow_up: Vec<NewJob>) -> Result<AppendOutcome>;
     /// Events by id; unknown ids are skipped. Order follows `ids`.
     async fn get_interactions(&self, org_id: &str, ids: &[String]) -> Result<Vec<Interaction>>;
+    /// The events as JSON Lines (each line a serialized [`Interaction`] as it was stored at
+    /// ingest, before enrichment), in `ids` order, unknown ids skipped; returns the bytes and the
+    /// number of lines. For archives and exports: a backend that keeps the JSON returns it as is
+    /// instead of decoding and re-encoding every event.
+    async fn interactions_ndjson(&self, org_id: &str, ids: &[String]) -> Result<(Vec<u8>, usize)> {
+        let events = self.get_interactions(org_id, ids).await?;
+        let mut out = Vec::with_capacity(events.len() * 1024);
+        for ev in &events {
+            serde_json::to_writer(&mut out, ev).map_err(crate::Error::backend)?;
+            out.push(b'\n');
+        }
+        Ok((out, events.len()))
+    }
     /// Lists events, newest first.
     async fn list_interactions(&self, org_id: &str, query: &InteractionQuery) -> Result<Page<Interaction>>;
     /// Writes person, session and referrer class onto stored events.

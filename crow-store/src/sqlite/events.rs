@@ -567,6 +567,29 @@ impl EventStore for SqliteStore {
         })?)
     }
 
+    async fn interactions_ndjson(&self, org_id: &str, ids: &[String]) -> crow_core::Result<(Vec<u8>, usize)> {
+        let org = org_id.to_owned();
+        let ids = ids.to_vec();
+        Ok(self.read_point(move |conn| {
+            let mut stmt = conn.prepare_cached("SELECT data FROM interactions WHERE org_id = ?1 AND id = ?2")?;
+            let mut out = Vec::with_capacity(ids.len() * 1024);
+            let mut n = 0;
+            for id in &ids {
+                let found = stmt
+                    .query_row(params![org, id], |r| {
+                        out.extend_from_slice(r.get_ref(0)?.as_bytes()?);
+                        Ok(())
+                    })
+                    .optional()?;
+                if found.is_some() {
+                    out.push(b'\n');
+                    n += 1;
+                }
+            }
+            Ok((out, n))
+        })?)
+    }
+
     async fn list_interactions(&self, org_id: &str, query: &InteractionQuery) -> crow_core::Result<Page<Interaction>> {
         let limit = clamp_limit(query.limit);
         let (sql, params) = list_interactions_sql(org_id, query, limit)?;

@@ -91,6 +91,29 @@ async fn an_interaction_round_trips_through_append_and_get() {
 }
 
 #[tokio::test]
+async fn ndjson_export_is_the_stored_events_in_order() {
+    let (_dir, s) = store();
+    let e = rich_event("org_a");
+    let other = page("org_a", "p-1", "a", "/", 5);
+    s.append("org_a", vec![e.clone(), other.clone()], vec![]).await.unwrap();
+    s.append("org_b", vec![page("org_b", "b-1", "a", "/", 5)], vec![])
+        .await
+        .unwrap();
+    let ids: Vec<String> = ["p-1", "nope", "evt-rich", "b-1"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let (bytes, n) = s.interactions_ndjson("org_a", &ids).await.unwrap();
+    assert_eq!(n, 2, "unknown ids and other orgs' ids are skipped");
+    let lines: Vec<Interaction> = String::from_utf8(bytes)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines, vec![other, e]);
+}
+
+#[tokio::test]
 async fn get_interactions_follows_the_order_of_ids() {
     let (_dir, s) = store();
     let events: Vec<_> = (0..5).map(|i| page("o", &format!("e{i}"), "a", "/", i)).collect();
