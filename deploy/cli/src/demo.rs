@@ -380,7 +380,7 @@ pub async fn run(data_dir: &std::path::Path, args: &DemoArgs) -> Result<()> {
         println!("  page views         {:>7}", summary.page_views);
         println!("  bot events flagged {:>7}", summary.bot_events);
         println!("  PII values scrubbed{:>7}", summary.pii_scrubbed);
-        println!("  raw batches archived (gzip, scrubbed) {archived}");
+        println!("  raw-batch archive objects (gzip NDJSON, scrubbed) {archived}");
         println!();
         println!("  top pages");
         for (path, n) in &summary.top_pages {
@@ -403,7 +403,15 @@ pub async fn run(data_dir: &std::path::Path, args: &DemoArgs) -> Result<()> {
         }
         println!();
         println!("  done in {elapsed:.1} s; data in {}", data_dir.display());
-        println!("  explore: crow --data {} serve, then", data_dir.display());
+        let exe = std::env::current_exe()
+            .ok()
+            .and_then(|p| {
+                std::env::current_dir()
+                    .ok()
+                    .and_then(|d| p.strip_prefix(d).ok().map(|r| format!("./{}", r.display())))
+            })
+            .unwrap_or_else(|| "crow".to_owned());
+        println!("  explore: {exe} --data {} serve, then", data_dir.display());
         println!(
             "    curl -H 'Authorization: Bearer {}' http://127.0.0.1:8787/api/v1/sessions",
             creds.api_key
