@@ -387,3 +387,18 @@ async fn import_events(b: &Backends, file: &Path, org: &str) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_example_config_parses() {
+        let text = include_str!("../../../examples/crow.toml");
+        let config: crow_server::ServerConfig = toml::from_str(text).unwrap();
+        assert_eq!(config.worker_batch, 64);
+        assert_eq!(
+            config.ingest.cors_allowed_origins.as_deref(),
+            Some(&["https://shop.example".to_owned()][..])
+        );
+        assert!(toml::from_str::<crow_server::ServerConfig>("adress = \"x\"").is_err());
+    }
+}
