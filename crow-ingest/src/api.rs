@@ -42,7 +42,7 @@ async fn route<S: EventStore + AccountStore>(store: &S, req: &HttpRequest) -> Re
     if req.method != "GET" && req.method != "HEAD" {
         return Err(HttpResponse::problem(
             405,
-            "method-not-allowed",
+            "method_not_allowed",
             "Method not allowed",
             format!(
                 "{} is not allowed on {}; the read API answers GET",
@@ -92,7 +92,7 @@ async fn route<S: EventStore + AccountStore>(store: &S, req: &HttpRequest) -> Re
         },
         _ => Err(HttpResponse::problem(
             404,
-            "not-found",
+            "not_found",
             "Not found",
             format!("no route {}", req.path),
             None,
@@ -173,7 +173,7 @@ fn time_param(req: &HttpRequest, name: &str) -> Result<Option<i64>, HttpResponse
 fn bad_param(name: &str, reason: &str) -> HttpResponse {
     HttpResponse::problem(
         400,
-        "invalid-parameter",
+        "invalid_parameter",
         "Invalid query parameter",
         format!("{name}: {reason}"),
         Some(json!({"errors": [{"field": name, "reason": reason}]})),
@@ -181,12 +181,12 @@ fn bad_param(name: &str, reason: &str) -> HttpResponse {
 }
 
 fn not_found(what: &str, id: &str) -> HttpResponse {
-    HttpResponse::problem(404, "not-found", "Not found", format!("no {what} with id {id:?}"), None)
+    HttpResponse::problem(404, "not_found", "Not found", format!("no {what} with id {id:?}"), None)
 }
 
 fn backend(e: crow_core::Error) -> HttpResponse {
     if e.is_client_error() {
-        return HttpResponse::problem(400, "invalid-request", "Invalid request", e.to_string(), None);
+        return HttpResponse::problem(400, "invalid_request", "Invalid request", e.to_string(), None);
     }
     tracing::error!(error = %e, "read API backend failure");
     HttpResponse::problem(

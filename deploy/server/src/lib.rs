@@ -214,7 +214,7 @@ impl Backends {
             _ => (
                 HttpResponse::problem(
                     404,
-                    "not-found",
+                    "not_found",
                     "Not found",
                     format!("no route {} {}", req.method, req.path),
                     None,
@@ -403,7 +403,7 @@ async fn dispatch(
         Err(_) => {
             let resp = HttpResponse::problem(
                 413,
-                "body-too-large",
+                "body_too_large",
                 "Request body too large",
                 format!("the request body exceeds {MAX_WIRE_BODY} bytes"),
                 None,
