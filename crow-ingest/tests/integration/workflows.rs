@@ -1163,3 +1163,29 @@ fn coalesced_jobs_end_like_jobs_run_one_by_one() {
         assert_eq!(text.lines().count(), 6);
     });
 }
+
+#[test]
+fn a_visitors_batch_costs_one_session_lookup_not_one_per_event() {
+    block_on(async {
+        let store = MemoryStore::new();
+        let blobs = MemoryBlobStore::new();
+        // an earlier session of the visitor is stored
+        let b0 = ingest(&store, "b0", vec![page("v0", "anon", T0)]).await;
+        process(&store, &b0).await;
+        let events: Vec<_> = (1..=20).map(|i| page(&format!("v{i}"), "anon", T0 + i * MIN)).collect();
+        let b1 = ingest(&store, "b1", events).await;
+        let counting = CountingEvents::new(&store);
+        let ports = PortRefs {
+            events: &counting,
+            queue: &store,
+            steps: &store,
+            blobs: &blobs,
+        };
+        process_interaction(&ports, &b1, T0).await.unwrap();
+        assert_eq!(counting.calls("latest_session"), 1);
+        // and the answer is the same as looking up every event: all 21 events in one session
+        let sessions = all_sessions(&store).await;
+        assert_eq!(sessions.len(), 1);
+        assert_eq!(sessions[0].event_count, 21);
+    });
+}
