@@ -91,6 +91,84 @@ pub struct FunnelStep {
     pub name: Option<String>,
 }
 
+impl FunnelStep {
+    /// Whether an event matches the step: the same type and, for a named step, the same page path
+    /// (`page` steps) or event name (other types).
+    pub fn matches(&self, event_type: EventType, name: Option<&str>, path: Option<&str>) -> bool {
+        if event_type != self.event_type {
+            return false;
+        }
+        match self.name.as_deref() {
+            None => true,
+            Some(want) if event_type == EventType::Page => path == Some(want),
+            Some(want) => name == Some(want),
+        }
+    }
+}
+
+/// Counts an ordered funnel for [`EventStore::funnel`] implementations: feed each person's events
+/// in time order, calling [`next_person`](FunnelCounter::next_person) between people. Step `k`
+/// counts when an event matching it comes at or after the event that matched step `k - 1` (one
+/// event advances one step).
+#[derive(Debug)]
+pub struct FunnelCounter<'a> {
+    steps: &'a [FunnelStep],
+    reached: Vec<u64>,
+    next: usize,
+}
+
+impl<'a> FunnelCounter<'a> {
+    /// A counter for these steps.
+    pub fn new(steps: &'a [FunnelStep]) -> Self {
+        FunnelCounter {
+            steps,
+            reached: vec![0; steps.len()],
+            next: 0,
+        }
+    }
+
+    /// The following events belong to another person.
+    pub fn next_person(&mut self) {
+        self.next = 0;
+    }
+
+    /// True when the current person has done every step (their remaining events can be skipped).
+    pub fn person_done(&self) -> bool {
+        self.next == self.steps.len()
+    }
+
+    /// The current person's next event.
+    pub fn event(&mut self, event_type: EventType, name: Option<&str>, path: Option<&str>) {
+        if let Some(step) = self.steps.get(self.next)
+            && step.matches(event_type, name, path)
+        {
+            self.reached[self.next] += 1;
+            self.next += 1;
+        }
+    }
+
+    /// The report: people per step and the drop-off from the previous step.
+    pub fn rows(self) -> Vec<FunnelRow> {
+        let reached = self.reached;
+        self.steps
+            .iter()
+            .enumerate()
+            .map(|(i, step)| {
+                let people = reached[i];
+                let drop_off = match i.checked_sub(1).map(|p| reached[p]) {
+                    Some(prev) if prev > 0 => 1.0 - people as f64 / prev as f64,
+                    _ => 0.0,
+                };
+                FunnelRow {
+                    label: step.label.clone(),
+                    people,
+                    drop_off,
+                }
+            })
+            .collect()
+    }
+}
+
 /// One row of a funnel report.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FunnelRow {

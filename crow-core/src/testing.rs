@@ -232,17 +232,6 @@ fn is_view(ev: &Interaction) -> bool {
     matches!(ev.event_type, EventType::Page | EventType::Screen)
 }
 
-fn step_matches(step: &FunnelStep, ev: &Interaction) -> bool {
-    if ev.event_type != step.event_type {
-        return false;
-    }
-    match &step.name {
-        None => true,
-        Some(want) if ev.event_type == EventType::Page => page_path(ev).as_deref() == Some(want.as_str()),
-        Some(want) => ev.name.as_deref() == Some(want.as_str()),
-    }
-}
-
 fn sorted_counts(map: HashMap<String, u64>, top: Option<usize>) -> Vec<(String, u64)> {
     let mut v: Vec<(String, u64)> = map.into_iter().collect();
     v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
@@ -552,7 +541,7 @@ impl EventStore for MemoryStore {
 
     async fn funnel(&self, org_id: &str, steps: &[FunnelStep], since: Millis, until: Millis) -> Result<Vec<FunnelRow>> {
         let inner = lock(&self.inner);
-        let mut reached = vec![0u64; steps.len()];
+        let mut counter = FunnelCounter::new(steps);
         if let Some(data) = inner.data.get(org_id) {
             let mut by_person: HashMap<String, Vec<&StoredEvent>> = HashMap::new();
             for s in data
@@ -566,32 +555,13 @@ impl EventStore for MemoryStore {
             }
             for events in by_person.values_mut() {
                 events.sort_by_key(|s| (s.ev.timestamp, s.seq));
-                let mut next = 0;
+                counter.next_person();
                 for s in events.iter() {
-                    if next < steps.len() && step_matches(&steps[next], &s.ev) {
-                        reached[next] += 1;
-                        next += 1;
-                    }
+                    counter.event(s.ev.event_type, s.ev.name.as_deref(), page_path(&s.ev).as_deref());
                 }
             }
         }
-        Ok(steps
-            .iter()
-            .enumerate()
-            .map(|(i, step)| {
-                let people = reached[i];
-                let drop_off = if i == 0 || reached[i - 1] == 0 {
-                    0.0
-                } else {
-                    (reached[i - 1] - people) as f64 / reached[i - 1] as f64
-                };
-                FunnelRow {
-                    label: step.label.clone(),
-                    people,
-                    drop_off,
-                }
-            })
-            .collect())
+        Ok(counter.rows())
     }
 }
 

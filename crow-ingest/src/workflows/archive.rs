@@ -74,10 +74,15 @@ fn segment(id: &str) -> String {
 pub fn archive_key(batch: &InteractionBatch) -> String {
     let (y, m, d) = civil_from_days(batch.received_at.div_euclid(86_400_000));
     format!(
-        "raw-interactions/{}/{y:04}/{m:02}/{d:02}/{}.ndjson.gz",
-        segment(&batch.org_id),
+        "{}{y:04}/{m:02}/{d:02}/{}.ndjson.gz",
+        archive_prefix(&batch.org_id),
         segment(&batch.batch_id)
     )
+}
+
+/// The object-store prefix under which an org's raw-batch archives live (ends with `/`).
+pub fn archive_prefix(org_id: &str) -> String {
+    format!("raw-interactions/{}/", segment(org_id))
 }
 
 /// Writes the batch's stored events to the object store as gzip NDJSON (see the module docs).

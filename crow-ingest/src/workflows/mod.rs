@@ -46,7 +46,7 @@ pub mod archive;
 pub mod process_interaction;
 pub mod trigger;
 
-pub use archive::{ArchiveOutcome, archive_batch, archive_key};
+pub use archive::{ArchiveOutcome, archive_batch, archive_key, archive_prefix};
 pub use process_interaction::{
     Outcome, WorkflowConfig, process_interaction, process_interaction_with, run_id_for, session_id,
 };

@@ -2,7 +2,8 @@
 
 use crow_core::model::{DeviceClass, Enrichment, EventType, Interaction, Millis, PageContext, ReferrerClass, Session};
 use crow_core::ports::{
-    AppendOutcome, EventStore, FunnelRow, FunnelStep, InteractionQuery, NewJob, Page, SessionQuery, TrafficSummary,
+    AppendOutcome, EventStore, FunnelCounter, FunnelRow, FunnelStep, InteractionQuery, NewJob, Page, SessionQuery,
+    TrafficSummary,
 };
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
@@ -375,17 +376,6 @@ fn list_sessions_sql(org_id: &str, query: &SessionQuery, limit: usize) -> Result
     Ok((sql, params))
 }
 
-fn step_matches(step: &FunnelStep, event_type: EventType, name: Option<&str>, path: Option<&str>) -> bool {
-    if event_type != step.event_type {
-        return false;
-    }
-    match step.name.as_deref() {
-        None => true,
-        Some(want) if event_type == EventType::Page => path == Some(want),
-        Some(want) => name == Some(want),
-    }
-}
-
 /// The funnel, person by person: each person's events (bots excluded) in time order, then
 /// insertion order; step `k` counts when an event matching it comes at or after the event that
 /// matched step `k - 1` (one event advances one step).
@@ -396,7 +386,7 @@ fn funnel_query(
     since: Millis,
     until: Millis,
 ) -> Result<Vec<FunnelRow>, StoreError> {
-    let mut reached = vec![0u64; steps.len()];
+    let mut counter = FunnelCounter::new(steps);
     if !steps.is_empty() {
         let mut types: Vec<&'static str> = steps.iter().map(|s| s.event_type.as_str()).collect();
         types.sort_unstable();
@@ -412,43 +402,26 @@ fn funnel_query(
         let mut stmt = conn.prepare_cached(&sql)?;
         let mut rows = stmt.query(params_from_iter(params))?;
         let mut person: Option<String> = None;
-        let mut next = 0;
         while let Some(row) = rows.next()? {
             let p = row.get_ref(0)?.as_str()?;
             if person.as_deref() != Some(p) {
                 person = Some(p.to_owned());
-                next = 0;
+                counter.next_person();
             }
-            if next == steps.len() {
+            if counter.person_done() {
                 continue;
             }
             let Some(event_type) = EventType::parse(row.get_ref(1)?.as_str()?) else {
                 continue;
             };
-            let name = row.get_ref(2)?.as_str_or_null()?;
-            let path = row.get_ref(3)?.as_str_or_null()?;
-            if step_matches(&steps[next], event_type, name, path) {
-                reached[next] += 1;
-                next += 1;
-            }
+            counter.event(
+                event_type,
+                row.get_ref(2)?.as_str_or_null()?,
+                row.get_ref(3)?.as_str_or_null()?,
+            );
         }
     }
-    Ok(steps
-        .iter()
-        .enumerate()
-        .map(|(i, step)| {
-            let people = reached[i];
-            let drop_off = match i.checked_sub(1).map(|p| reached[p]) {
-                Some(prev) if prev > 0 => 1.0 - people as f64 / prev as f64,
-                _ => 0.0,
-            };
-            FunnelRow {
-                label: step.label.clone(),
-                people,
-                drop_off,
-            }
-        })
-        .collect())
+    Ok(counter.rows())
 }
 
 /// Events, visitors, views and top pages from `interactions` (by event time); sessions and

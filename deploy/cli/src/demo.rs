@@ -350,7 +350,7 @@ pub async fn run(data_dir: &std::path::Path, args: &DemoArgs) -> Result<()> {
     let archived = server
         .backends()
         .blobs
-        .list(&format!("raw-interactions/{org}/"))
+        .list(&crow_ingest::workflows::archive_prefix(org))
         .await?
         .len();
     let dead: u64 = {

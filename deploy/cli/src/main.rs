@@ -165,11 +165,12 @@ fn backends(data: &Path) -> Result<Backends> {
         .with_context(|| format!("opening the data directory {}", data.display()))
 }
 
+/// What to do about an unknown org.
+const ORG_HINT: &str = "`crow org list` shows the orgs, `crow org create NAME` makes one";
+
 async fn require_org(b: &Backends, org: &str) -> Result<()> {
     if b.store().get_org(org).await?.is_none() {
-        bail!(
-            "no org {org:?} in this data directory; `crow org list` shows the orgs, `crow org create NAME` makes one"
-        );
+        bail!("no org {org:?} in this data directory; {ORG_HINT}");
     }
     Ok(())
 }
@@ -251,9 +252,7 @@ async fn run(cli: Cli) -> Result<()> {
             server.wait().await?;
         }
         Command::Ingest { file, org } => {
-            let b = backends(&cli.data)?;
-            require_org(&b, &org).await?;
-            import_events(&b, &file, &org).await?;
+            import_events(&backends(&cli.data)?, &file, &org).await?;
         }
         Command::Products(ProductsCommand::Import { file, org, json }) => {
             let b = backends(&cli.data)?;
@@ -325,7 +324,7 @@ async fn import_events(b: &Backends, file: &Path, org: &str) -> Result<()> {
         .store()
         .org_grant(org)
         .await?
-        .with_context(|| format!("no org {org:?} in this data directory"))?;
+        .with_context(|| format!("no org {org:?} in this data directory; {ORG_HINT}"))?;
     let (reader, total): (Box<dyn std::io::BufRead>, u64) = if file == Path::new("-") {
         (Box::new(std::io::BufReader::new(std::io::stdin())), 0)
     } else {

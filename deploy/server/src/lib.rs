@@ -230,12 +230,7 @@ impl Backends {
         for queue in [queues::INTERACTION, queues::PROCESSING] {
             let jitter = rand::random::<f64>();
             match crow_ingest::workflows::trigger::run_once(
-                &crow_ingest::workflows::PortRefs {
-                    events: self.store(),
-                    queue: self.store(),
-                    steps: self.store(),
-                    blobs: &self.blobs,
-                },
+                &crow_ingest::workflows::PortRefs::shared(self.store(), &self.blobs),
                 queue,
                 max,
                 now_millis(),
