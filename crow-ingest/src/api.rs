@@ -6,6 +6,7 @@
 //! | `GET /api/v1/interactions/{id}` | one Interaction (`id` is the client-supplied event id) |
 //! | `GET /api/v1/sessions?limit&cursor&since&person_id` | `{"data": [Session], "next_cursor": ...}`, newest first |
 //! | `GET /api/v1/sessions/{id}` | one Session |
+//! | `POST /api/v1/analyze` | sentiment, entities, language, key phrases (and embeddings) of texts; see [`analyze`] |
 //!
 //! Authentication: `Authorization: Bearer <api_key>`. A missing or unknown key, and a public
 //! write key (which may only ingest), get `401`. Another org's ids answer `404`, exactly like ids
@@ -16,7 +17,7 @@ use serde_json::{Map, Value, json};
 
 use crate::http::{HttpRequest, HttpResponse};
 use crow_core::model::{EventType, KeyKind};
-use crow_core::ports::{AccountStore, EventStore, InteractionQuery, SessionQuery};
+use crow_core::ports::{AccountStore, Embedder, EventStore, InteractionQuery, SessionQuery, TextAnalyzer};
 use crow_core::time::{format_millis, parse_timestamp};
 
 /// Path prefix of the API.
@@ -231,4 +232,141 @@ fn iso_times(map: &mut Map<String, Value>) {
             map.insert(f.to_owned(), Value::String(format_millis(ms)));
         }
     }
+}
+
+/// The text-analysis route.
+pub const ANALYZE_ROUTE: &str = "/api/v1/analyze";
+/// Texts per `POST /api/v1/analyze` request.
+pub const ANALYZE_MAX_TEXTS: usize = 100;
+/// Body size of `POST /api/v1/analyze` (a 1 MiB text fits, with JSON escaping to spare).
+pub const ANALYZE_MAX_BODY: usize = 2 << 20;
+
+/// `POST /api/v1/analyze`: sentiment, entities (with the key's org catalog), language and key
+/// phrases of texts; with `"embed": true` also their sentence embeddings.
+///
+/// Body: `{"texts": ["...", ...], "embed": false}` (or `{"text": "..."}`), at most
+/// [`ANALYZE_MAX_TEXTS`] texts and [`ANALYZE_MAX_BODY`] bytes; answers
+/// `{"tier": "model"|"lexicon", "data": [{"language", "sentiment": {label, score, tier},
+/// "entities": [...], "key_phrases": [...], "embedding"?}]}` in input order. A body that is not
+/// UTF-8 or not such JSON is a 400 naming the problem; `embed` without an embedding model is a 503.
+/// Nothing is stored. Authentication as for the read API (the secret API key).
+pub async fn analyze<S: AccountStore>(
+    store: &S,
+    analyzer: &dyn TextAnalyzer,
+    embedder: Option<&dyn Embedder>,
+    tier: &str,
+    req: &HttpRequest,
+) -> HttpResponse {
+    match analyze_inner(store, analyzer, embedder, tier, req).await {
+        Ok(r) | Err(r) => r,
+    }
+}
+
+async fn analyze_inner<S: AccountStore>(
+    store: &S,
+    analyzer: &dyn TextAnalyzer,
+    embedder: Option<&dyn Embedder>,
+    tier: &str,
+    req: &HttpRequest,
+) -> Result<HttpResponse, HttpResponse> {
+    if req.method != "POST" {
+        return Err(HttpResponse::problem(
+            405,
+            "method_not_allowed",
+            "Method not allowed",
+            format!("{} is not allowed on {ANALYZE_ROUTE}; send POST", req.method),
+            None,
+        )
+        .with_header("allow", "POST"));
+    }
+    let org = authenticate(store, req).await?;
+    let invalid = |detail: String| HttpResponse::problem(400, "invalid_body", "Invalid body", detail, None);
+    if req.body.len() > ANALYZE_MAX_BODY {
+        return Err(HttpResponse::problem(
+            413,
+            "payload_too_large",
+            "Payload too large",
+            format!(
+                "the body is {} bytes; at most {ANALYZE_MAX_BODY} are accepted",
+                req.body.len()
+            ),
+            None,
+        ));
+    }
+    let text = std::str::from_utf8(&req.body).map_err(|e| {
+        HttpResponse::problem(
+            400,
+            "invalid_utf8",
+            "Body is not UTF-8",
+            format!(
+                "the body is not valid UTF-8 (first bad byte at offset {})",
+                e.valid_up_to()
+            ),
+            None,
+        )
+    })?;
+    let body: Value = serde_json::from_str(text).map_err(|e| invalid(format!("the body is not JSON: {e}")))?;
+    let Value::Object(body) = body else {
+        return Err(invalid("expected an object like {\"texts\": [\"...\"]}".into()));
+    };
+    if let Some(k) = body.keys().find(|k| !["texts", "text", "embed"].contains(&k.as_str())) {
+        return Err(invalid(format!(
+            "unknown field `{k}`; expected `texts`, `text` or `embed`"
+        )));
+    }
+    let texts: Vec<String> = match (body.get("texts"), body.get("text")) {
+        (Some(Value::Array(items)), None) => items
+            .iter()
+            .enumerate()
+            .map(|(i, v)| {
+                v.as_str()
+                    .map(str::to_owned)
+                    .ok_or_else(|| invalid(format!("texts[{i}] must be a string")))
+            })
+            .collect::<Result<_, _>>()?,
+        (None, Some(Value::String(t))) => vec![t.clone()],
+        (Some(_), Some(_)) => return Err(invalid("send either `texts` or `text`, not both".into())),
+        _ => {
+            return Err(invalid(
+                "`texts` must be an array of strings (or `text` a string)".into(),
+            ));
+        }
+    };
+    if texts.is_empty() || texts.len() > ANALYZE_MAX_TEXTS {
+        return Err(invalid(format!(
+            "send 1 to {ANALYZE_MAX_TEXTS} texts (got {})",
+            texts.len()
+        )));
+    }
+    let embed = match body.get("embed") {
+        None | Some(Value::Bool(false)) => false,
+        Some(Value::Bool(true)) => true,
+        Some(_) => return Err(invalid("`embed` must be true or false".into())),
+    };
+    let embeddings = match (embed, embedder) {
+        (false, _) => None,
+        (true, Some(e)) => Some(e.embed(&texts).await.map_err(backend)?),
+        (true, None) => {
+            return Err(HttpResponse::problem(
+                503,
+                "model_unavailable",
+                "Embedding model unavailable",
+                "this server runs the lexicon tier only: no embedding model is installed (run `make models`)",
+                None,
+            ));
+        }
+    };
+    let analyses = analyzer.analyze(&org, &texts).await.map_err(backend)?;
+    let data: Vec<Value> = analyses
+        .into_iter()
+        .enumerate()
+        .map(|(i, a)| {
+            let mut v = serde_json::to_value(&a).unwrap_or(Value::Null);
+            if let (Value::Object(m), Some(e)) = (&mut v, embeddings.as_ref()) {
+                m.insert("embedding".into(), json!(e[i]));
+            }
+            v
+        })
+        .collect();
+    Ok(HttpResponse::json(200, &json!({"tier": tier, "data": data})))
 }

@@ -77,19 +77,21 @@ impl NlpConfig {
 
     /// The embedding model directory.
     pub fn embedder_path(&self) -> PathBuf {
-        self.embedder.clone().unwrap_or_else(|| self.models_dir.join(EMBEDDER_DIR))
+        self.embedder
+            .clone()
+            .unwrap_or_else(|| self.models_dir.join(EMBEDDER_DIR))
     }
 
     /// The sentiment head path.
     pub fn sentiment_head_path(&self) -> PathBuf {
-        self.sentiment_head.clone().unwrap_or_else(|| self.models_dir.join(SENTIMENT_HEAD))
+        self.sentiment_head
+            .clone()
+            .unwrap_or_else(|| self.models_dir.join(SENTIMENT_HEAD))
     }
 
     /// True when the files of the model tier (runtime, embedder, head) are all present.
     pub fn model_tier_present(&self) -> bool {
-        self.onnxruntime_path().is_file()
-            && is_model_dir(&self.embedder_path())
-            && self.sentiment_head_path().is_file()
+        self.onnxruntime_path().is_file() && is_model_dir(&self.embedder_path()) && self.sentiment_head_path().is_file()
     }
 }
 

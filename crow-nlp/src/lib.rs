@@ -35,5 +35,6 @@ pub mod lexicon;
 #[cfg(feature = "onnx")]
 pub mod onnx;
 
+pub use analyzer::Analyzer;
 pub use config::NlpConfig;
 pub use error::{NlpError, Result};

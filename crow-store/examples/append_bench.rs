@@ -82,6 +82,7 @@ fn event(i: usize) -> Interaction {
         pii_scrubbed: 0,
         person_id: None,
         referrer_class: None,
+        analysis: None,
     }
 }
 

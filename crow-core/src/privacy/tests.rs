@@ -542,6 +542,7 @@ fn event() -> Interaction {
         pii_scrubbed: 1,
         person_id: None,
         referrer_class: None,
+        analysis: None,
     }
 }
 

@@ -452,6 +452,7 @@ pub(crate) fn interaction(id: String, event_type: EventType, cx: &EventCx<'_>) -
         pii_scrubbed: 0,
         person_id: None,
         referrer_class: None,
+        analysis: None,
     }
 }
 

@@ -8,8 +8,8 @@
 //! - [`Ports`]: the bundle of ports a workflow needs; [`PortRefs`] builds one from references.
 //! - [`Steps`]: a tiny durable step engine over [`WorkflowStore`]: a finished step's output is
 //!   saved, so a crashed run resumes instead of repeating finished steps.
-//! - [`process_interaction()`]: identity stitching, referrer enrichment and sessionization of a
-//!   stored batch.
+//! - [`process_interaction()`]: identity stitching, referrer enrichment, sessionization and text
+//!   analysis (sentiment, entities, embeddings, through [`Ports::analyzer`]) of a stored batch.
 //! - [`archive_batch()`]: the gzip NDJSON copy of a stored (scrubbed) batch in the object store.
 //! - [`Trigger`] / [`run_once()`]: the queue consumer that starts the workflow each job names.
 //!
@@ -35,7 +35,7 @@ use std::collections::HashMap;
 use std::future::Future;
 
 use crow_core::model::Millis;
-use crow_core::ports::{BlobStore, EventStore, JobQueue, MaybeSend, WorkflowStore};
+use crow_core::ports::{BlobStore, Embedder, EventStore, JobQueue, MaybeSend, TextAnalyzer, WorkflowStore};
 use crow_core::{Error, Result};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -48,7 +48,8 @@ pub mod trigger;
 
 pub use archive::{ArchiveOutcome, archive_batch, archive_key, archive_prefix};
 pub use process_interaction::{
-    Outcome, WorkflowConfig, process_interaction, process_interaction_with, run_id_for, session_id,
+    Outcome, TEXT_PROPERTIES, WorkflowConfig, process_interaction, process_interaction_with, run_id_for, session_id,
+    text_of,
 };
 pub use trigger::{TickReport, Trigger, handle_job, run_once};
 
@@ -74,6 +75,67 @@ pub trait Ports: MaybeSend {
     fn steps(&self) -> &Self::Steps;
     /// The object store.
     fn blobs(&self) -> &Self::Blobs;
+    /// Sentiment, entities and language of texts; `None` (the default) skips text analysis.
+    fn analyzer(&self) -> Option<&dyn TextAnalyzer> {
+        None
+    }
+    /// Sentence embeddings of texts; `None` (the default) stores no embeddings.
+    fn embedder(&self) -> Option<&dyn Embedder> {
+        None
+    }
+}
+
+/// A [`Ports`] bundle with text analysis: `ports` plus an analyzer and an optional embedder.
+///
+/// ```
+/// use crow_core::testing::{FakeTextAnalyzer, HashEmbedder, MemoryBlobStore, MemoryStore};
+/// use crow_ingest::workflows::{PortRefs, Ports, WithText};
+/// let (store, blobs) = (MemoryStore::new(), MemoryBlobStore::new());
+/// let (analyzer, embedder) = (FakeTextAnalyzer::new(), HashEmbedder::new(16));
+/// let ports = WithText { ports: PortRefs::shared(&store, &blobs), analyzer: &analyzer, embedder: Some(&embedder) };
+/// assert!(ports.analyzer().is_some());
+/// ```
+pub struct WithText<'a, P> {
+    /// The other ports.
+    pub ports: P,
+    /// The text analyzer.
+    pub analyzer: &'a dyn TextAnalyzer,
+    /// The embedder, if any.
+    pub embedder: Option<&'a dyn Embedder>,
+}
+
+impl<P: std::fmt::Debug> std::fmt::Debug for WithText<'_, P> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WithText")
+            .field("ports", &self.ports)
+            .field("embedder", &self.embedder.map(|e| e.dim()))
+            .finish_non_exhaustive()
+    }
+}
+
+impl<P: Ports> Ports for WithText<'_, P> {
+    type Events = P::Events;
+    type Queue = P::Queue;
+    type Steps = P::Steps;
+    type Blobs = P::Blobs;
+    fn events(&self) -> &Self::Events {
+        self.ports.events()
+    }
+    fn queue(&self) -> &Self::Queue {
+        self.ports.queue()
+    }
+    fn steps(&self) -> &Self::Steps {
+        self.ports.steps()
+    }
+    fn blobs(&self) -> &Self::Blobs {
+        self.ports.blobs()
+    }
+    fn analyzer(&self) -> Option<&dyn TextAnalyzer> {
+        Some(self.analyzer)
+    }
+    fn embedder(&self) -> Option<&dyn Embedder> {
+        self.embedder
+    }
 }
 
 /// A [`Ports`] bundle of references.

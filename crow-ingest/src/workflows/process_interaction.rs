@@ -1,5 +1,5 @@
-//! The `process-interaction` workflow: identity stitching, referrer enrichment and
-//! sessionization of a stored batch of interactions.
+//! The `process-interaction` workflow: identity stitching, referrer enrichment, sessionization
+//! and text analysis of a stored batch of interactions.
 //!
 //! Steps, each recorded by [`Steps`] so a crashed run resumes after the last finished one:
 //!
@@ -24,6 +24,12 @@
 //!      Bots are sessionized like anyone: they are flagged, and reports exclude them.
 //! 3. `enrich`: [`EventStore::apply_enrichment`] writes person, session and referrer class.
 //! 4. `refresh`: [`EventStore::refresh_sessions`] recomputes every touched session.
+//! 5. `text`, when the ports have an analyzer ([`Ports::analyzer`]): events that carry text (the
+//!    first non-empty string among the properties [`TEXT_PROPERTIES`]: a search query, feedback,
+//!    a chat message, a review) get sentiment, entities, language and key phrases, and a sentence
+//!    embedding when the ports have an embedder; [`EventStore::store_texts`] stores them with the
+//!    interaction. The text was scrubbed of PII at ingest; entities marked `pii` are stored
+//!    without their text all the same.
 //!
 //! Loading the batch's events is a plain read, not a recorded step: saving them again in the
 //! workflow store would copy every event (and keep it there after an erase request), and the
@@ -39,8 +45,8 @@
 use std::collections::{BTreeSet, HashMap};
 
 use crow_core::Result;
-use crow_core::model::{Campaign, Enrichment, EventType, Interaction, Millis, ReferrerClass, Session};
-use crow_core::ports::EventStore;
+use crow_core::model::{Campaign, Enrichment, EventType, Interaction, InteractionText, Millis, ReferrerClass, Session};
+use crow_core::ports::{Embedder, EventStore, TextAnalyzer};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -77,6 +83,8 @@ pub struct Outcome {
     pub sessions: usize,
     /// Of those, sessions this batch opened.
     pub new_sessions: usize,
+    /// Events whose text was analyzed.
+    pub texts: usize,
     /// Steps skipped because an earlier attempt of the run had finished them.
     pub resumed_steps: usize,
 }
@@ -147,6 +155,17 @@ pub async fn process_interaction_with<P: Ports + ?Sized>(
     steps
         .step("refresh", events.refresh_sessions(org, &plan.sessions))
         .await?;
+    let texts: usize = match ports.analyzer() {
+        Some(analyzer) => {
+            steps
+                .step(
+                    "text",
+                    analyze_texts(events, analyzer, ports.embedder(), org, &batch_events, now),
+                )
+                .await?
+        }
+        None => 0,
+    };
     let resumed_steps = steps.resumed();
     steps.finish().await?;
     tracing::debug!(
@@ -162,8 +181,98 @@ pub async fn process_interaction_with<P: Ports + ?Sized>(
         links,
         sessions: plan.sessions.len(),
         new_sessions: plan.new_sessions,
+        texts,
         resumed_steps,
     })
+}
+
+/// The properties `process-interaction` reads text from, in order of preference.
+pub const TEXT_PROPERTIES: [&str; 12] = [
+    "text",
+    "message",
+    "feedback",
+    "comment",
+    "review",
+    "query",
+    "search_query",
+    "search",
+    "q",
+    "question",
+    "body",
+    "content",
+];
+
+/// The text an event carries: the first of [`TEXT_PROPERTIES`] holding a non-blank string, with
+/// the property's name.
+///
+/// ```
+/// use crow_core::model::Interaction;
+/// # fn ev(props: serde_json::Value) -> Interaction {
+/// #     serde_json::from_value(serde_json::json!({"id": "e", "org_id": "o", "type": "track",
+/// #         "timestamp": 0, "received_at": 0, "properties": props})).unwrap()
+/// # }
+/// let e = ev(serde_json::json!({"rating": 2, "feedback": "Checkout keeps failing"}));
+/// assert_eq!(crow_ingest::workflows::text_of(&e), Some(("feedback", "Checkout keeps failing")));
+/// assert_eq!(crow_ingest::workflows::text_of(&ev(serde_json::json!({"q": "  "}))), None);
+/// ```
+pub fn text_of(e: &Interaction) -> Option<(&'static str, &str)> {
+    TEXT_PROPERTIES.iter().find_map(|&k| {
+        let t = e.properties.get(k)?.as_str()?.trim();
+        (!t.is_empty()).then_some((k, t))
+    })
+}
+
+/// Texts per analyzer call.
+const TEXT_CHUNK: usize = 64;
+
+/// Step `text`: analyzes (and embeds) the batch's texts and stores the results.
+async fn analyze_texts<E: EventStore + ?Sized>(
+    events: &E,
+    analyzer: &dyn TextAnalyzer,
+    embedder: Option<&dyn Embedder>,
+    org: &str,
+    batch: &[Interaction],
+    now: Millis,
+) -> Result<usize> {
+    let found: Vec<(&Interaction, &'static str, String)> = batch
+        .iter()
+        .filter_map(|e| text_of(e).map(|(field, text)| (e, field, text.to_owned())))
+        .collect();
+    let mut stored = 0;
+    for chunk in found.chunks(TEXT_CHUNK) {
+        let texts: Vec<String> = chunk.iter().map(|(_, _, t)| t.clone()).collect();
+        let analyses = analyzer.analyze(org, &texts).await?;
+        let embeddings = match embedder {
+            Some(e) => Some(e.embed(&texts).await?),
+            None => None,
+        };
+        if analyses.len() != texts.len() || embeddings.as_ref().is_some_and(|v| v.len() != texts.len()) {
+            return Err(crow_core::Error::Backend(
+                "the text analyzer or embedder returned the wrong number of results".into(),
+            ));
+        }
+        let mut embeddings = embeddings.map(Vec::into_iter);
+        let rows: Vec<InteractionText> = chunk
+            .iter()
+            .zip(analyses)
+            .map(|((e, field, _), mut analysis)| {
+                for entity in analysis.entities.iter_mut().filter(|x| x.pii) {
+                    entity.text.clear();
+                }
+                InteractionText {
+                    event_id: e.id.clone(),
+                    field: (*field).to_owned(),
+                    timestamp: e.timestamp,
+                    analysis,
+                    embedding: embeddings.as_mut().and_then(Iterator::next),
+                    analyzed_at: now,
+                }
+            })
+            .collect();
+        events.store_texts(org, &rows).await?;
+        stored += rows.len();
+    }
+    Ok(stored)
 }
 
 /// Step `identity`: links from identify and alias events.

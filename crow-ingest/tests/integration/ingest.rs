@@ -42,6 +42,9 @@ impl EventStore for Flaky {
     async fn list_interactions(&self, org_id: &str, query: &InteractionQuery) -> crow_core::Result<Page<Interaction>> {
         self.inner.list_interactions(org_id, query).await
     }
+    async fn store_texts(&self, org_id: &str, texts: &[crow_core::model::InteractionText]) -> crow_core::Result<()> {
+        self.inner.store_texts(org_id, texts).await
+    }
     async fn apply_enrichment(&self, org_id: &str, enrichment: &[Enrichment]) -> crow_core::Result<()> {
         self.inner.apply_enrichment(org_id, enrichment).await
     }

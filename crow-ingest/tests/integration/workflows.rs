@@ -56,6 +56,7 @@ fn page(id: &str, anon: &str, ts: Millis) -> Interaction {
         pii_scrubbed: 0,
         person_id: None,
         referrer_class: None,
+        analysis: None,
     }
 }
 
@@ -228,6 +229,10 @@ impl EventStore for CountingEvents<'_> {
     }
     async fn list_interactions(&self, org_id: &str, query: &InteractionQuery) -> Result<Page<Interaction>> {
         self.inner.list_interactions(org_id, query).await
+    }
+    async fn store_texts(&self, org_id: &str, texts: &[crow_core::model::InteractionText]) -> Result<()> {
+        self.count("store_texts");
+        self.inner.store_texts(org_id, texts).await
     }
     async fn apply_enrichment(&self, org_id: &str, enrichment: &[Enrichment]) -> Result<()> {
         self.count("apply_enrichment");
@@ -1187,5 +1192,101 @@ fn a_visitors_batch_costs_one_session_lookup_not_one_per_event() {
         let sessions = all_sessions(&store).await;
         assert_eq!(sessions.len(), 1);
         assert_eq!(sessions[0].event_count, 21);
+    });
+}
+
+// ------------------------------------------------------------------------------------------
+// text analysis
+// ------------------------------------------------------------------------------------------
+
+/// The fake analyzer, plus a PII entity whenever a text mentions an e-mail placeholder.
+struct PiiAwareFake;
+
+#[async_trait::async_trait]
+impl TextAnalyzer for PiiAwareFake {
+    async fn analyze(&self, org_id: &str, texts: &[String]) -> Result<Vec<TextAnalysis>> {
+        let mut out = crow_core::testing::FakeTextAnalyzer::new()
+            .analyze(org_id, texts)
+            .await?;
+        for (a, t) in out.iter_mut().zip(texts) {
+            if let Some(start) = t.find("me@x.io") {
+                a.entities.push(Entity {
+                    kind: "email".into(),
+                    text: "me@x.io".into(),
+                    start,
+                    end: start + 7,
+                    product_id: None,
+                    pii: true,
+                });
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn with_props(mut ev: Interaction, props: Value) -> Interaction {
+    ev.properties = props.as_object().unwrap().clone();
+    ev
+}
+
+#[test]
+fn events_with_text_get_sentiment_entities_and_embeddings() {
+    block_on(async {
+        let (store, blobs) = (MemoryStore::new(), MemoryBlobStore::new());
+        let events = vec![
+            with_props(
+                track("f1", "a1", "Feedback Submitted", T0),
+                serde_json::json!({"rating": 1, "feedback": "terrible checkout, ping @acme_help"}),
+            ),
+            with_props(
+                track("s1", "a1", "Products Searched", T0 + MIN),
+                serde_json::json!({"query": "  great trail shoes  "}),
+            ),
+            with_props(
+                track("n1", "a1", "Product Viewed", T0 + 2 * MIN),
+                serde_json::json!({"sku": "X"}),
+            ),
+            with_props(
+                track("p1", "a1", "Chat Message", T0 + 3 * MIN),
+                serde_json::json!({"message": "write me@x.io"}),
+            ),
+        ];
+        let batch = ingest(&store, "b1", events).await;
+        let (analyzer, embedder) = (PiiAwareFake, crow_core::testing::HashEmbedder::new(16));
+        let ports = crow_ingest::workflows::WithText {
+            ports: PortRefs::shared(&store, &blobs),
+            analyzer: &analyzer,
+            embedder: Some(&embedder),
+        };
+        let out = process_interaction(&ports, &batch, T0 + 10 * MIN).await.unwrap();
+        assert_eq!(out.texts, 3, "{out:?}");
+
+        let f1 = event(&store, "f1").await;
+        let a = f1.analysis.expect("feedback analyzed");
+        assert_eq!(a.sentiment.unwrap().label, "negative");
+        assert_eq!(a.entities[0].text, "@acme_help");
+        let s1 = event(&store, "s1").await.analysis.unwrap();
+        assert_eq!(s1.sentiment.unwrap().label, "positive");
+        assert!(event(&store, "n1").await.analysis.is_none(), "no text, no analysis");
+        // PII entities are stored without their text.
+        let p1 = event(&store, "p1").await.analysis.unwrap();
+        let email = p1.entities.iter().find(|e| e.kind == "email").unwrap();
+        assert!(email.pii && email.text.is_empty(), "{email:?}");
+
+        // Without an analyzer the step does not run.
+        let batch2 = ingest(
+            &store,
+            "b2",
+            vec![with_props(
+                track("f2", "a2", "Feedback Submitted", T0),
+                serde_json::json!({"feedback": "great"}),
+            )],
+        )
+        .await;
+        let plain = process_interaction(&PortRefs::shared(&store, &blobs), &batch2, T0)
+            .await
+            .unwrap();
+        assert_eq!(plain.texts, 0);
+        assert!(event(&store, "f2").await.analysis.is_none());
     });
 }

@@ -27,6 +27,14 @@ impl Vader {
     pub fn polarity_scores(&self, _text: &str) -> Scores {
         Scores::default()
     }
+    /// Placeholder.
+    pub fn sentiment(&self, _text: &str) -> crow_core::ports::Sentiment {
+        crow_core::ports::Sentiment {
+            label: "neutral".into(),
+            score: 0.0,
+            tier: "lexicon".into(),
+        }
+    }
     /// True when the text contains a negation VADER knows (`not`, `never`, `n't`, ...).
     pub fn has_negation(&self, _text: &str) -> bool {
         false

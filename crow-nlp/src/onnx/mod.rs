@@ -9,3 +9,5 @@ pub mod embedder;
 pub mod runtime;
 pub mod token_classifier;
 
+pub use embedder::{EmbedderOptions, OnnxEmbedder};
+pub use token_classifier::TokenClassifier;

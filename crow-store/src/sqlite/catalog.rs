@@ -1,6 +1,7 @@
-//! [`CatalogStore`] over SQLite: `products`, unique by `(org_id, sku)`, and `categories`.
+//! [`CatalogStore`] over SQLite: `products`, unique by `(org_id, sku)`, `categories`, and
+//! `catalog_terms` (brands and competitors).
 
-use crow_core::model::Product;
+use crow_core::model::{CatalogTerm, Millis, Product};
 use crow_core::ports::{CatalogStore, Page};
 use rusqlite::{Connection, params};
 
@@ -105,6 +106,70 @@ impl CatalogStore for SqliteStore {
                     None
                 };
                 Ok(Page { data, next_cursor })
+            })
+            .await?)
+    }
+
+    async fn add_terms(&self, org_id: &str, terms: &[CatalogTerm], now: Millis) -> crow_core::Result<usize> {
+        for (i, t) in terms.iter().enumerate() {
+            if !CatalogTerm::KINDS.contains(&t.kind.as_str()) {
+                return Err(StoreError::invalid(format!("terms[{i}].kind"), "must be `brand` or `competitor`").into());
+            }
+            if t.name.trim().is_empty() {
+                return Err(StoreError::invalid(format!("terms[{i}].name"), "must not be empty").into());
+            }
+        }
+        if terms.is_empty() {
+            return Ok(0);
+        }
+        let org = org_id.to_owned();
+        let terms = terms.to_vec();
+        Ok(self
+            .write(terms.len(), move |conn| {
+                let mut stmt = conn.prepare_cached(
+                    "INSERT OR IGNORE INTO catalog_terms (org_id, kind, name, created_at) VALUES (?1, ?2, ?3, ?4)",
+                )?;
+                let mut added = 0;
+                for t in &terms {
+                    added += stmt.execute(params![org, t.kind, t.name.trim(), now])?;
+                }
+                Ok(added)
+            })
+            .await?)
+    }
+
+    async fn list_terms(&self, org_id: &str) -> crow_core::Result<Vec<CatalogTerm>> {
+        let org = org_id.to_owned();
+        Ok(self
+            .read(move |conn| {
+                let mut stmt =
+                    conn.prepare_cached("SELECT kind, name FROM catalog_terms WHERE org_id = ?1 ORDER BY kind, name")?;
+                let rows = stmt
+                    .query_map(params![org], |r| {
+                        Ok(CatalogTerm {
+                            kind: r.get(0)?,
+                            name: r.get(1)?,
+                        })
+                    })?
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok(rows)
+            })
+            .await?)
+    }
+
+    async fn catalog_version(&self, org_id: &str) -> crow_core::Result<String> {
+        let org = org_id.to_owned();
+        Ok(self
+            .read(move |conn| {
+                let (n, last): (i64, i64) = conn
+                    .prepare_cached("SELECT count(*), coalesce(max(updated_at), 0) FROM products WHERE org_id = ?1")?
+                    .query_row(params![org], |r| Ok((r.get(0)?, r.get(1)?)))?;
+                let (terms, last_term): (i64, i64) = conn
+                    .prepare_cached(
+                        "SELECT count(*), coalesce(max(created_at), 0) FROM catalog_terms WHERE org_id = ?1",
+                    )?
+                    .query_row(params![org], |r| Ok((r.get(0)?, r.get(1)?)))?;
+                Ok(format!("{n}:{last}:{terms}:{last_term}"))
             })
             .await?)
     }

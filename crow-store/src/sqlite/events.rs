@@ -1,6 +1,8 @@
 //! [`EventStore`] over SQLite: interactions, sessions, identities and the two reports.
 
-use crow_core::model::{DeviceClass, Enrichment, EventType, Interaction, Millis, PageContext, ReferrerClass, Session};
+use crow_core::model::{
+    DeviceClass, Enrichment, EventType, Interaction, InteractionText, Millis, PageContext, ReferrerClass, Session,
+};
 use crow_core::ports::{
     AppendOutcome, EventStore, FunnelCounter, FunnelRow, FunnelStep, InteractionQuery, NewJob, Page, SessionQuery,
     TrafficSummary,
@@ -109,7 +111,8 @@ fn insert_events(conn: &Connection, org_id: &str, rows: &[EventRow]) -> Result<A
 }
 
 /// Columns [`interaction_from_row`] reads, in order.
-const INTERACTION_COLS: &str = "person_id, session_id, referrer_class, data";
+const INTERACTION_COLS: &str = "person_id, session_id, referrer_class, data, (SELECT x.analysis FROM \
+     interaction_texts x WHERE x.org_id = interactions.org_id AND x.event_id = interactions.id)";
 
 /// The stored JSON, with the columns enrichment and identity links rewrite laid over it.
 fn interaction_from_row(row: &Row<'_>, first: usize) -> rusqlite::Result<Result<Interaction, StoreError>> {
@@ -117,14 +120,15 @@ fn interaction_from_row(row: &Row<'_>, first: usize) -> rusqlite::Result<Result<
     let session_id: Option<String> = row.get(first + 1)?;
     let referrer_class: Option<String> = row.get(first + 2)?;
     let data = row.get_ref(first + 3)?.as_str()?;
-    Ok(serde_json::from_str::<Interaction>(data)
-        .map(|mut ev| {
-            ev.person_id = person_id;
-            ev.session_id = session_id;
-            ev.referrer_class = referrer_class.as_deref().and_then(ReferrerClass::parse);
-            ev
-        })
-        .map_err(StoreError::from))
+    let analysis = row.get_ref(first + 4)?.as_str_or_null()?;
+    let parsed = serde_json::from_str::<Interaction>(data).and_then(|mut ev| {
+        ev.person_id = person_id;
+        ev.session_id = session_id;
+        ev.referrer_class = referrer_class.as_deref().and_then(ReferrerClass::parse);
+        ev.analysis = analysis.map(serde_json::from_str).transpose()?;
+        Ok(ev)
+    });
+    Ok(parsed.map_err(StoreError::from))
 }
 
 const SESSION_COLS: &str = "id, org_id, person_id, started_at, ended_at, event_count, page_count, entry_path, \
@@ -587,6 +591,55 @@ impl EventStore for SqliteStore {
                     None
                 };
                 Ok(Page { data, next_cursor })
+            })
+            .await?)
+    }
+
+    async fn store_texts(&self, org_id: &str, texts: &[InteractionText]) -> crow_core::Result<()> {
+        if texts.is_empty() {
+            return Ok(());
+        }
+        let org = org_id.to_owned();
+        let rows = texts
+            .iter()
+            .map(|t| {
+                let analysis = serde_json::to_string(&t.analysis).map_err(StoreError::from)?;
+                let embedding = t
+                    .embedding
+                    .as_ref()
+                    .map(|v| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>());
+                Ok((t.clone(), analysis, embedding))
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        Ok(self
+            .write(rows.len(), move |conn| {
+                let mut stmt = conn.prepare_cached(
+                    "INSERT INTO interaction_texts (org_id, event_id, field, timestamp, language, sentiment_label, \
+                     sentiment_score, sentiment_tier, analysis, embedding, analyzed_at) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) \
+                     ON CONFLICT (org_id, event_id) DO UPDATE SET field = excluded.field, \
+                     timestamp = excluded.timestamp, language = excluded.language, \
+                     sentiment_label = excluded.sentiment_label, sentiment_score = excluded.sentiment_score, \
+                     sentiment_tier = excluded.sentiment_tier, analysis = excluded.analysis, \
+                     embedding = excluded.embedding, analyzed_at = excluded.analyzed_at",
+                )?;
+                for (t, analysis, embedding) in &rows {
+                    let s = t.analysis.sentiment.as_ref();
+                    stmt.execute(params![
+                        org,
+                        t.event_id,
+                        t.field,
+                        t.timestamp,
+                        t.analysis.language,
+                        s.map(|s| s.label.as_str()),
+                        s.map(|s| f64::from(s.score)),
+                        s.map(|s| s.tier.as_str()),
+                        analysis,
+                        embedding,
+                        t.analyzed_at,
+                    ])?;
+                }
+                Ok(())
             })
             .await?)
     }

@@ -21,11 +21,18 @@ pub struct Migration {
 }
 
 /// Every migration this build knows, in order.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "0001_init",
-    sql: include_str!("../../migrations/0001_init.sql"),
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "0001_init",
+        sql: include_str!("../../migrations/0001_init.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "0002_text",
+        sql: include_str!("../../migrations/0002_text.sql"),
+    },
+];
 
 /// Applies the pending migrations in one immediate transaction (so two processes opening the
 /// same file at once cannot both apply them).

@@ -68,3 +68,42 @@ async fn products_list_by_sku_with_a_cursor() {
     assert_eq!(seen, skus);
     assert!(s.list_products("o", 5, Some("not hex")).await.is_err());
 }
+
+#[tokio::test]
+async fn terms_are_scoped_deduplicated_validated_and_change_the_catalog_version() {
+    use crow_core::model::CatalogTerm;
+    let (_dir, store) = store();
+    let v0 = store.catalog_version("org_a").await.unwrap();
+    let t = |kind: &str, name: &str| CatalogTerm {
+        kind: kind.into(),
+        name: name.into(),
+    };
+    let added = store
+        .add_terms(
+            "org_a",
+            &[
+                t("competitor", "Hoka"),
+                t("brand", "Trailhead"),
+                t("competitor", " Hoka "),
+            ],
+            1,
+        )
+        .await
+        .unwrap();
+    assert_eq!(added, 2);
+    assert_eq!(
+        store.list_terms("org_a").await.unwrap(),
+        vec![t("brand", "Trailhead"), t("competitor", "Hoka")]
+    );
+    assert!(store.list_terms("org_b").await.unwrap().is_empty());
+    let v1 = store.catalog_version("org_a").await.unwrap();
+    assert_ne!(v0, v1);
+    let err = store.add_terms("org_a", &[t("friend", "X")], 2).await.unwrap_err();
+    assert!(err.to_string().contains("terms[0].kind"), "{err}");
+    assert!(store.add_terms("org_a", &[t("brand", "  ")], 2).await.is_err());
+    assert_eq!(
+        store.catalog_version("org_a").await.unwrap(),
+        v1,
+        "failed adds change nothing"
+    );
+}

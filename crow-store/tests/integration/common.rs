@@ -35,6 +35,7 @@ pub fn event(org: &str, id: &str, event_type: EventType, ts: i64) -> Interaction
         pii_scrubbed: 0,
         person_id: None,
         referrer_class: None,
+        analysis: None,
     }
 }
 

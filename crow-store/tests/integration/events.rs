@@ -655,3 +655,67 @@ async fn reports_resolve_unenriched_events_through_identity_links() {
     assert_eq!(t.visitors, 1);
     assert_eq!(t.top_pages, vec![("/".to_string(), 1)]);
 }
+
+#[tokio::test]
+async fn text_analyses_are_stored_with_the_interaction_and_scoped_to_the_org() {
+    use crow_core::model::InteractionText;
+    use crow_core::ports::{Entity, Sentiment, TextAnalysis};
+    let (dir, store) = store();
+    let ev = track("org_a", "e1", "anon", "Feedback Submitted", 1_000);
+    store.append("org_a", vec![ev.clone()], vec![]).await.unwrap();
+    store.append("org_b", vec![ev], vec![]).await.unwrap();
+    let analysis = TextAnalysis {
+        language: Some("en".into()),
+        sentiment: Some(Sentiment {
+            label: "negative".into(),
+            score: -0.8,
+            tier: "model".into(),
+        }),
+        entities: vec![Entity {
+            kind: "email".into(),
+            text: String::new(),
+            start: 3,
+            end: 10,
+            product_id: None,
+            pii: true,
+        }],
+        key_phrases: vec!["late delivery".into()],
+    };
+    let row = InteractionText {
+        event_id: "e1".into(),
+        field: "feedback".into(),
+        timestamp: 1_000,
+        analysis: analysis.clone(),
+        embedding: Some(vec![0.25, -0.5, 1.0]),
+        analyzed_at: 2_000,
+    };
+    store.store_texts("org_a", std::slice::from_ref(&row)).await.unwrap();
+    store.store_texts("org_a", &[row]).await.unwrap(); // idempotent
+    let got = store.get_interactions("org_a", &["e1".into()]).await.unwrap();
+    assert_eq!(got[0].analysis.as_ref(), Some(&analysis));
+    let listed = store
+        .list_interactions("org_a", &crow_core::ports::InteractionQuery::default())
+        .await
+        .unwrap();
+    assert_eq!(listed.data[0].analysis.as_ref(), Some(&analysis));
+    let other = store.get_interactions("org_b", &["e1".into()]).await.unwrap();
+    assert!(
+        other[0].analysis.is_none(),
+        "another org's event with the same id has no analysis"
+    );
+    drop(store);
+    // The embedding is stored as little-endian f32.
+    let conn = rusqlite::Connection::open(dir.path().join("crow.db")).unwrap();
+    let (blob, label): (Vec<u8>, String) = conn
+        .query_row(
+            "SELECT embedding, sentiment_label FROM interaction_texts WHERE org_id = 'org_a' AND event_id = 'e1'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    let floats: Vec<f32> = blob
+        .chunks(4)
+        .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+        .collect();
+    assert_eq!((floats, label.as_str()), (vec![0.25, -0.5, 1.0], "negative"));
+}

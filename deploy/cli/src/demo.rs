@@ -9,8 +9,8 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, bail};
-use crow_core::model::{EventType, OrgCredentials};
-use crow_core::ports::{BlobStore, EventStore, FunnelStep, JobQueue, queues};
+use crow_core::model::{CatalogTerm, EventType, OrgCredentials, Product};
+use crow_core::ports::{BlobStore, CatalogStore, EventStore, FunnelStep, InteractionQuery, JobQueue, queues};
 use crow_server::{Server, ServerConfig, now_millis};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -65,6 +65,24 @@ const PII_SEARCHES: [&str; 5] = [
     "refund to card 4111 1111 1111 1111",
     "my iban is DE89 3704 0044 0532 0130 00",
     "ssn 123-45-6789 for the warranty",
+];
+
+/// Competitors the shop watches for in feedback.
+const COMPETITORS: [&str; 2] = ["Salomon", "Hoka"];
+
+/// Feedback visitors leave after an order (`{p}` is the product they bought). Sentiment and
+/// entities are computed by the `process-interaction` workflow.
+const FEEDBACK: [&str; 10] = [
+    "The {p} is not bad at all, much lighter than my old Salomon pair.",
+    "Love the {p}! Arrived in two days and fits perfectly.",
+    "The {p} fell apart after a week. I want a refund of €45.",
+    "Delivery was late and nobody answered my emails about order ORD-10042.",
+    "Great price for the {p}, better than what Hoka charges.",
+    "The {p} is okay, nothing special.",
+    "Terrible customer service, never ordering again!!",
+    "Super comfortable {p}, I wear it every day #trailrunning",
+    "Sizing guide was wrong, the {p} is too small. Not happy.",
+    "Does the {p} come in blue?",
 ];
 
 const SHOP: &str = "https://shop.example";
@@ -267,15 +285,32 @@ fn simulate(args: &DemoArgs, now: i64) -> Vec<Value> {
             );
             order["userId"] = json!(email);
             out.push(order);
+            if rng.random_bool(0.5) {
+                let text = FEEDBACK[rng.random_range(0..FEEDBACK.len())].replace("{p}", name);
+                let mut feedback = event(
+                    &v,
+                    EventType::Track,
+                    Some("Feedback Submitted"),
+                    ("/checkout/done", None),
+                    json!({"feedback": text, "product_id": sku}),
+                    step(&mut t, &mut rng),
+                    &mut n,
+                );
+                feedback["userId"] = json!(email);
+                out.push(feedback);
+            }
         }
     }
     out
 }
 
 /// Runs the demo against a data directory.
-pub async fn run(data_dir: &std::path::Path, args: &DemoArgs) -> Result<()> {
+pub async fn run(data_dir: &std::path::Path, models: Option<&std::path::Path>, args: &DemoArgs) -> Result<()> {
     let started = Instant::now();
-    let config = ServerConfig::new(data_dir, "127.0.0.1:0".parse()?);
+    let mut config = ServerConfig::new(data_dir, "127.0.0.1:0".parse()?);
+    if let Some(m) = models {
+        config.nlp.models_dir = m.to_path_buf();
+    }
     let server = Server::start(config).await.context("starting the server")?;
     let base = format!("http://{}", server.addr());
     let store = server.backends().store();
@@ -284,6 +319,41 @@ pub async fn run(data_dir: &std::path::Path, args: &DemoArgs) -> Result<()> {
         .await
         .context("creating the demo org")?;
     eprintln!("crow demo: server on {base}, org {}", creds.org_id);
+    eprintln!(
+        "crow demo: text analysis runs the {} tier{}",
+        server.backends().analyzer.tier(),
+        if server.backends().analyzer.tier() == "lexicon" {
+            " (run `make models` for the model tier)"
+        } else {
+            ""
+        }
+    );
+    // The shop's catalog and competitors: feedback mentioning them is linked to them.
+    let products: Vec<Product> = CATALOG
+        .iter()
+        .map(|(sku, name, price)| Product {
+            id: format!("prod_{}", sku.to_lowercase()),
+            org_id: creds.org_id.clone(),
+            sku: (*sku).to_owned(),
+            name: (*name).to_owned(),
+            brand: Some("Trailhead".into()),
+            category: None,
+            price_cents: Some(*price),
+            currency: Some("EUR".into()),
+            url: Some(format!("{SHOP}/products/{sku}")),
+            description: None,
+            updated_at: now_millis(),
+        })
+        .collect();
+    store.upsert_products(&creds.org_id, &products).await?;
+    let competitors: Vec<CatalogTerm> = COMPETITORS
+        .iter()
+        .map(|c| CatalogTerm {
+            kind: "competitor".into(),
+            name: (*c).to_owned(),
+        })
+        .collect();
+    store.add_terms(&creds.org_id, &competitors, now_millis()).await?;
 
     let events = simulate(args, now_millis());
     let client = reqwest::Client::new();
@@ -360,12 +430,13 @@ pub async fn run(data_dir: &std::path::Path, args: &DemoArgs) -> Result<()> {
         }
         d
     };
+    let feedback = feedback_report(store, org).await?;
     let elapsed = started.elapsed().as_secs_f64();
 
     if args.json {
         let report = json!({
             "org_id": org, "events_sent": sent, "summary": summary, "funnel": funnel,
-            "raw_batches_archived": archived, "dead_jobs": dead, "seconds": elapsed,
+            "raw_batches_archived": archived, "dead_jobs": dead, "seconds": elapsed, "feedback": feedback,
         });
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
@@ -402,6 +473,21 @@ pub async fn run(data_dir: &std::path::Path, args: &DemoArgs) -> Result<()> {
             );
         }
         println!();
+        println!("  customer feedback ({} texts, {} tier)", feedback.texts, feedback.tier);
+        println!(
+            "    sentiment  {} positive, {} neutral, {} negative",
+            feedback.positive, feedback.neutral, feedback.negative
+        );
+        let mentions: Vec<String> = feedback
+            .top_entities
+            .iter()
+            .map(|(kind, text, n)| format!("{text} ({kind}) {n}"))
+            .collect();
+        println!("    mentioned  {}", mentions.join(", "));
+        if let Some((text, label)) = feedback.example.as_ref() {
+            println!("    e.g. {label:<8} \"{text}\"");
+        }
+        println!();
         println!("  done in {elapsed:.1} s; data in {}", data_dir.display());
         let exe = std::env::current_exe()
             .ok()
@@ -422,4 +508,64 @@ pub async fn run(data_dir: &std::path::Path, args: &DemoArgs) -> Result<()> {
     }
     server.shutdown().await?;
     Ok(())
+}
+
+/// What the workflows made of the simulated feedback.
+#[derive(Debug, Default, serde::Serialize)]
+struct FeedbackReport {
+    texts: usize,
+    tier: String,
+    positive: usize,
+    neutral: usize,
+    negative: usize,
+    /// (kind, text, mentions), most mentioned first.
+    top_entities: Vec<(String, String, usize)>,
+    /// A negated sentence and the label it got.
+    example: Option<(String, String)>,
+}
+
+async fn feedback_report(store: &crow_store::SqliteStore, org: &str) -> Result<FeedbackReport> {
+    let mut report = FeedbackReport::default();
+    let mut counts: std::collections::HashMap<(String, String), usize> = std::collections::HashMap::new();
+    let mut query = InteractionQuery {
+        limit: 1000,
+        name: Some("Feedback Submitted".into()),
+        ..InteractionQuery::default()
+    };
+    loop {
+        let page = store.list_interactions(org, &query).await?;
+        for e in &page.data {
+            let Some(a) = &e.analysis else { continue };
+            report.texts += 1;
+            if let Some(s) = &a.sentiment {
+                report.tier = s.tier.clone();
+                match s.label.as_str() {
+                    "positive" => report.positive += 1,
+                    "negative" => report.negative += 1,
+                    _ => report.neutral += 1,
+                }
+                let text = e.properties.get("feedback").and_then(Value::as_str).unwrap_or("");
+                if report.example.is_none() && text.contains("not bad") {
+                    report.example = Some((text.to_owned(), s.label.clone()));
+                }
+            }
+            for en in &a.entities {
+                if matches!(
+                    en.kind.as_str(),
+                    "product" | "competitor" | "brand" | "money" | "order_number" | "hashtag"
+                ) {
+                    *counts.entry((en.kind.clone(), en.text.clone())).or_default() += 1;
+                }
+            }
+        }
+        match page.next_cursor {
+            Some(c) => query.cursor = Some(c),
+            None => break,
+        }
+    }
+    let mut top: Vec<(String, String, usize)> = counts.into_iter().map(|((k, t), n)| (k, t, n)).collect();
+    top.sort_by(|a, b| b.2.cmp(&a.2).then_with(|| a.1.cmp(&b.1)));
+    top.truncate(6);
+    report.top_entities = top;
+    Ok(report)
 }

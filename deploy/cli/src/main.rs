@@ -1,6 +1,7 @@
 //! `crow`: the command-line shell of CROW.
 
 mod demo;
+mod nlp;
 
 /// mimalloc: the ingest path allocates many small JSON values; measured faster than the system
 /// allocator in the HTTP benchmark (BENCHMARKS.md).
@@ -13,6 +14,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result, bail};
 use clap::{Parser, Subcommand};
+use crow_core::model::CatalogTerm;
 use crow_core::ports::{AccountStore, CatalogStore};
 use crow_server::{Backends, Server, ServerConfig, now_millis};
 use crow_store::Durability;
@@ -33,12 +35,20 @@ use crow_store::Durability;
 ///   crow ingest events.jsonl --org ORG_ID
 ///
 ///   crow products import catalog.csv --org ORG_ID
+///
+///   crow analyze "The Trail Runner 42 is not bad at all"
+///
+///   crow train --task intent --data labeled.jsonl --out intent.json
 #[derive(Debug, Parser)]
 #[command(name = "crow", version, verbatim_doc_comment, propagate_version = true)]
 struct Cli {
     /// Data directory (SQLite database and object store).
     #[arg(long, global = true, env = "CROW_DATA", default_value = "./crow-data")]
     data: PathBuf,
+    /// Models directory (ONNX Runtime, embedding model, sentiment head), as `make models`
+    /// prepares it [default: ./models]. Without it, text analysis runs the lexicon tier.
+    #[arg(long, global = true, env = "CROW_MODELS")]
+    models: Option<PathBuf>,
     /// Log filter for stderr, e.g. `info`, `debug`, `crow_server=debug`.
     #[arg(long, global = true, env = "CROW_LOG", default_value = "warn")]
     log: String,
@@ -92,8 +102,86 @@ enum Command {
     /// Manage the product catalog.
     #[command(subcommand)]
     Products(ProductsCommand),
+    /// Brands and competitors matched in texts (products come from the catalog).
+    #[command(subcommand)]
+    Terms(TermsCommand),
+    /// Analyze texts: one JSON line per text with language, sentiment {label, score, tier},
+    /// entities [{kind, text, start, end, product_id?}], key phrases (and, with --embed, the
+    /// embedding).
+    ///
+    /// Texts come from the arguments, else one per line on standard input. The model tier
+    /// (embeddings + the trained sentiment head) runs when the models are present (`make
+    /// models`); otherwise the lexicon tier runs and a note says so on stderr. With --org,
+    /// entities include that org's products, brands and competitors.
+    Analyze {
+        /// Texts to analyze (none: read lines from standard input).
+        texts: Vec<String>,
+        /// Also print each text's sentence embedding (needs the embedding model).
+        #[arg(long)]
+        embed: bool,
+        /// Match this org's catalog (from --data).
+        #[arg(long)]
+        org: Option<String>,
+        /// Use the lexicon tier even when models are present.
+        #[arg(long)]
+        lexicon: bool,
+    },
+    /// Train a linear head on sentence embeddings from labelled texts.
+    ///
+    /// The data is JSON Lines: {"text": "...", "label": "...", "source"?: "..."}; a few hundred
+    /// examples per label are enough. Prints held-out accuracy (stratified k-fold, and
+    /// leave-one-source-out when sources are given) and writes the head as JSON. A head with
+    /// labels `positive` and `negative` can replace the sentiment head (`--models`/heads/sentiment.json).
+    Train {
+        /// Task name (e.g. sentiment, intent, urgency).
+        #[arg(long)]
+        task: String,
+        /// Labelled JSON Lines file.
+        #[arg(long)]
+        data: PathBuf,
+        /// Where to write the head.
+        #[arg(long)]
+        out: PathBuf,
+        /// `embedding+lexicon` (adds the lexicon tier's scores and negation flag) or `embedding`.
+        #[arg(long, default_value = "embedding+lexicon")]
+        features: String,
+        /// L2 regularization.
+        #[arg(long, default_value_t = 1e-4)]
+        l2: f32,
+        /// Cross-validation folds.
+        #[arg(long, default_value_t = 5)]
+        folds: usize,
+        /// Also report accuracy on these labelled files (same format), e.g. a negation set.
+        #[arg(long)]
+        eval: Vec<PathBuf>,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Run CROW's main job end to end on embedded defaults and print a report.
     Demo(demo::DemoArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum TermsCommand {
+    /// Add brand or competitor names.
+    Add {
+        /// Org.
+        #[arg(long)]
+        org: String,
+        /// `brand` or `competitor`.
+        #[arg(long, default_value = "competitor")]
+        kind: String,
+        /// Names.
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+    /// List brand and competitor names.
+    List {
+        /// Org.
+        #[arg(long)]
+        org: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -228,6 +316,9 @@ async fn run(cli: Cli) -> Result<()> {
                 None => ServerConfig::default(),
             };
             config.data_dir = cli.data.clone();
+            if let Some(m) = &cli.models {
+                config.nlp.models_dir = m.clone();
+            }
             if let Some(addr) = addr {
                 config.addr = addr;
             }
@@ -280,7 +371,53 @@ async fn run(cli: Cli) -> Result<()> {
                 bail!("no product could be imported");
             }
         }
-        Command::Demo(args) => demo::run(&cli.data, &args).await?,
+        Command::Terms(TermsCommand::Add { org, kind, names }) => {
+            let b = backends(&cli.data)?;
+            require_org(&b, &org).await?;
+            let terms: Vec<CatalogTerm> = names
+                .iter()
+                .map(|n| CatalogTerm {
+                    kind: kind.clone(),
+                    name: n.clone(),
+                })
+                .collect();
+            let added = b.store().add_terms(&org, &terms, now_millis()).await?;
+            println!("{added} new {kind} names");
+        }
+        Command::Terms(TermsCommand::List { org }) => {
+            let b = backends(&cli.data)?;
+            require_org(&b, &org).await?;
+            for t in b.store().list_terms(&org).await? {
+                println!("{:<11} {}", t.kind, t.name);
+            }
+        }
+        Command::Analyze {
+            texts,
+            embed,
+            org,
+            lexicon,
+        } => nlp::analyze(&cli.data, cli.models.as_deref(), texts, embed, org.as_deref(), lexicon).await?,
+        Command::Train {
+            task,
+            data,
+            out,
+            features,
+            l2,
+            folds,
+            eval,
+            json,
+        } => nlp::train(
+            cli.models.as_deref(),
+            &task,
+            &data,
+            &out,
+            &features,
+            l2,
+            folds,
+            &eval,
+            json,
+        )?,
+        Command::Demo(args) => demo::run(&cli.data, cli.models.as_deref(), &args).await?,
     }
     Ok(())
 }

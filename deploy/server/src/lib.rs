@@ -25,9 +25,11 @@ use std::time::{Duration, Instant};
 use axum::body::Body;
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderName, HeaderValue, Request, Response, StatusCode};
-use crow_core::ports::{JobQueue, queues};
+use crow_core::ports::{Embedder, JobQueue, queues};
 use crow_ingest::http::{HttpRequest, HttpResponse};
 use crow_ingest::ingest::{IngestConfig, IngestService, Routed};
+use crow_ingest::workflows::{PortRefs, WithText};
+use crow_nlp::{Analyzer, NlpConfig};
 use crow_store::{Durability, LocalBlobStore, SqliteStore, StoreConfig};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{Notify, watch};
@@ -77,6 +79,9 @@ pub struct ServerConfig {
     pub worker_poll_ms: u64,
     /// Run the workflow worker in this process.
     pub run_worker: bool,
+    /// Text intelligence: where the models are (the `[nlp]` table). Without model files the
+    /// lexicon tier runs.
+    pub nlp: NlpConfig,
 }
 
 impl Default for ServerConfig {
@@ -89,6 +94,7 @@ impl Default for ServerConfig {
             worker_batch: 64,
             worker_poll_ms: 200,
             run_worker: true,
+            nlp: NlpConfig::default(),
         }
     }
 }
@@ -115,6 +121,8 @@ pub struct Backends {
     pub metrics: Metrics,
     /// Wakes the worker when new jobs were enqueued.
     pub wake: Notify,
+    /// Text analysis (model tier when its files are present, else the lexicon tier).
+    pub analyzer: Analyzer,
     data_dir: PathBuf,
 }
 
@@ -141,11 +149,17 @@ impl Backends {
         )
         .map_err(store_err)?;
         let blobs = LocalBlobStore::new(&config.data_dir.join("objects")).map_err(store_err)?;
+        let (analyzer, fallback) = Analyzer::from_config(&config.nlp);
+        if let Some(reason) = fallback {
+            tracing::warn!(%reason, "text analysis runs the lexicon tier: the model tier could not load");
+        }
+        let analyzer = analyzer.with_catalog(Arc::new(store.clone()));
         Ok(Backends {
             ingest: IngestService::new(store, config.ingest.clone()),
             blobs,
             metrics: Metrics::default(),
             wake: Notify::new(),
+            analyzer,
             data_dir: config.data_dir.clone(),
         })
     }
@@ -192,6 +206,18 @@ impl Backends {
             Some(Routed::Api(resp)) => return (resp, "api"),
             None => {}
         }
+        if req.path.trim_end_matches('/') == crow_ingest::api::ANALYZE_ROUTE {
+            let embedder = self.analyzer.embedder();
+            let resp = crow_ingest::api::analyze(
+                self.store(),
+                &self.analyzer,
+                embedder.as_ref().map(|e| e as &dyn Embedder),
+                self.analyzer.tier(),
+                req,
+            )
+            .await;
+            return (resp, "api");
+        }
         match (req.method.as_str(), req.path.as_str()) {
             ("GET" | "HEAD", "/healthz") => (HttpResponse::json(200, &serde_json::json!({"status": "ok"})), "healthz"),
             ("GET", "/metrics") => {
@@ -229,15 +255,13 @@ impl Backends {
         let mut handled = 0;
         for queue in [queues::INTERACTION, queues::PROCESSING] {
             let jitter = rand::random::<f64>();
-            match crow_ingest::workflows::trigger::run_once(
-                &crow_ingest::workflows::PortRefs::shared(self.store(), &self.blobs),
-                queue,
-                max,
-                now_millis(),
-                jitter,
-            )
-            .await
-            {
+            let embedder = self.analyzer.embedder();
+            let ports = WithText {
+                ports: PortRefs::shared(self.store(), &self.blobs),
+                analyzer: &self.analyzer,
+                embedder: embedder.as_ref().map(|e| e as &dyn Embedder),
+            };
+            match crow_ingest::workflows::trigger::run_once(&ports, queue, max, now_millis(), jitter).await {
                 Ok(report) => {
                     self.metrics
                         .record_jobs(report.processed as u64, report.failed as u64, report.dead as u64);

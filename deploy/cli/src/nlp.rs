@@ -1,0 +1,175 @@
+//! `crow analyze` and `crow train`: thin shells over crow-nlp.
+
+use std::io::BufRead as _;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context as _, Result, bail};
+use crow_core::ports::TextAnalyzer;
+use crow_nlp::head::{self, Features, TrainConfig};
+use crow_nlp::onnx::{EmbedderOptions, OnnxEmbedder};
+use crow_nlp::{Analyzer, NlpConfig};
+use serde_json::{Value, json};
+
+use crate::{backends, require_org};
+
+fn nlp_config(models: Option<&Path>) -> NlpConfig {
+    NlpConfig::with_models_dir(models.map_or_else(|| PathBuf::from("models"), Path::to_path_buf))
+}
+
+/// `crow analyze`.
+pub async fn analyze(
+    data_dir: &Path,
+    models: Option<&Path>,
+    texts: Vec<String>,
+    embed: bool,
+    org: Option<&str>,
+    lexicon: bool,
+) -> Result<()> {
+    let config = NlpConfig {
+        use_models: !lexicon,
+        ..nlp_config(models)
+    };
+    let (mut analyzer, fallback) = Analyzer::from_config(&config);
+    if let Some(reason) = &fallback {
+        eprintln!("crow analyze: using the lexicon tier ({reason})");
+    }
+    if embed && analyzer.embedding_dim().is_none() {
+        match fallback {
+            Some(reason) => bail!("--embed needs the embedding model: {reason}"),
+            None => bail!("--embed needs the embedding model; drop --lexicon"),
+        }
+    }
+    if let Some(org) = org {
+        let b = backends(data_dir)?;
+        require_org(&b, org).await?;
+        analyzer = analyzer.with_catalog(Arc::new(b.store().clone()));
+    }
+    let texts = if texts.is_empty() {
+        let mut lines = Vec::new();
+        for line in std::io::stdin().lock().lines() {
+            lines.push(line.context("reading standard input (it must be UTF-8 text, one text per line)")?);
+        }
+        lines
+    } else {
+        texts
+    };
+    let mut out = std::io::stdout().lock();
+    for chunk in texts.chunks(64) {
+        let analyses = analyzer.analyze(org.unwrap_or(""), chunk).await?;
+        let embeddings = if embed {
+            let refs: Vec<&str> = chunk.iter().map(String::as_str).collect();
+            analyzer.embed_texts(&refs).transpose()?
+        } else {
+            None
+        };
+        for (i, a) in analyses.into_iter().enumerate() {
+            let mut v = serde_json::to_value(&a)?;
+            if let (Value::Object(m), Some(e)) = (&mut v, embeddings.as_ref()) {
+                m.insert("embedding".into(), json!(e[i]));
+            }
+            serde_json::to_writer(&mut out, &v)?;
+            std::io::Write::write_all(&mut out, b"\n")?;
+        }
+    }
+    Ok(())
+}
+
+/// `crow train`.
+#[allow(clippy::too_many_arguments)]
+pub fn train(
+    models: Option<&Path>,
+    task: &str,
+    data: &Path,
+    out: &Path,
+    features: &str,
+    l2: f32,
+    folds: usize,
+    eval: &[PathBuf],
+    json_out: bool,
+) -> Result<()> {
+    let features = Features::parse(features)
+        .with_context(|| format!("--features {features:?}: expected `embedding+lexicon` or `embedding`"))?;
+    let config = nlp_config(models);
+    let examples = head::read_labeled(data)?;
+    let evals = eval
+        .iter()
+        .map(|p| Ok((p.clone(), head::read_labeled(p)?)))
+        .collect::<Result<Vec<_>>>()?;
+    let embedder = OnnxEmbedder::load(
+        &config.onnxruntime_path(),
+        &config.embedder_path(),
+        EmbedderOptions::default(),
+    )?;
+    eprintln!(
+        "crow train: embedding {} texts with {}",
+        examples.len(),
+        config.embedder_path().display()
+    );
+    let cfg = TrainConfig {
+        l2,
+        folds,
+        ..TrainConfig::default()
+    };
+    let mut head = head::train_texts(task, &examples, features, |t| embedder.embed(t), &cfg)?;
+    head.embedding_model = config
+        .embedder_path()
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned());
+    let mut eval_results = Vec::new();
+    for (path, rows) in &evals {
+        let texts: Vec<&str> = rows.iter().map(|r| r.text.as_str()).collect();
+        let vectors = embedder.embed(&texts)?;
+        let mut right = 0;
+        for (r, v) in rows.iter().zip(&vectors) {
+            let p = head.predict_text(v, &r.text)?;
+            let label = match head.sentiment(&p) {
+                Some(s) if r.label != "neutral" && s.label == "neutral" => p.label.clone(),
+                Some(s) => s.label,
+                None => p.label.clone(),
+            };
+            right += usize::from(label == r.label);
+        }
+        eval_results.push(json!({
+            "file": path.display().to_string(),
+            "examples": rows.len(),
+            "accuracy": right as f64 / rows.len().max(1) as f64,
+        }));
+    }
+    head.save(out)?;
+    let report = head.report.clone();
+    if json_out {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(
+                &json!({"head": out.display().to_string(), "report": report, "eval": eval_results})
+            )?
+        );
+    } else if let Some(r) = report {
+        println!("head `{task}` written to {}", out.display());
+        println!("  examples          {} {:?}", r.examples, r.per_label);
+        println!(
+            "  {}-fold accuracy   {:.3} (macro-F1 {:.3})",
+            r.folds, r.cv_accuracy, r.cv_macro_f1
+        );
+        for (g, a) in &r.leave_one_group_out {
+            println!("  held-out {g:<8}  {a:.3} (trained on the other sources)");
+        }
+        println!(
+            "  calibration       temperature {:.2}, ECE {:.3} -> {:.3}",
+            r.temperature, r.ece_before, r.ece_after
+        );
+        if let Some(n) = r.neutral_share {
+            println!(
+                "  neutral band      {:.1} % of held-out texts (p < {}); accuracy outside {:.3}",
+                n * 100.0,
+                head.neutral_below,
+                r.accuracy_outside_neutral.unwrap_or(0.0)
+            );
+        }
+        for e in &eval_results {
+            println!("  eval {}: {:.3} on {} texts", e["file"], e["accuracy"], e["examples"]);
+        }
+    }
+    Ok(())
+}
