@@ -8,3 +8,4 @@ mod clients;
 mod crash;
 mod endpoints;
 mod privacy;
+mod text;

@@ -332,7 +332,7 @@ pub async fn run(data_dir: &std::path::Path, models: Option<&std::path::Path>, a
     let products: Vec<Product> = CATALOG
         .iter()
         .map(|(sku, name, price)| Product {
-            id: format!("prod_{}", sku.to_lowercase()),
+            id: crow_ingest::catalog::product_id(&creds.org_id, sku),
             org_id: creds.org_id.clone(),
             sku: (*sku).to_owned(),
             name: (*name).to_owned(),

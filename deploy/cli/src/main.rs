@@ -65,14 +65,20 @@ enum Command {
     ///
     /// Endpoints: POST /api/v1/events (CROW SDK), POST /v1/batch|track|identify|page|screen|group|alias
     /// (Segment), POST /batch/ /capture/ /e/ /i/v0/e/ (PostHog), GET /api/v1/interactions,
-    /// GET /api/v1/interactions/{id}, GET /api/v1/sessions (Authorization: Bearer <api_key>),
-    /// GET /healthz, GET /metrics (Prometheus text).
+    /// GET /api/v1/interactions/{id}, GET /api/v1/sessions, POST /api/v1/analyze
+    /// (Authorization: Bearer <api_key>), GET /healthz, GET /metrics (Prometheus text).
+    ///
+    /// The worker analyzes events that carry text (feedback, search queries, chat messages) with
+    /// the model tier when `--models` (default ./models, see `make models`) holds it, else with
+    /// the lexicon tier.
     ///
     /// Settings are layered: built-in defaults, then a TOML file (`--config`), then CROW_*
     /// environment variables and flags. The file takes any field of the server's configuration,
     /// e.g. `addr = "0.0.0.0:8787"`, `durability = "full"`, `worker_batch = 64`, and an `[ingest]`
     /// table with `max_body_bytes`, `max_batch`, `max_depth`, `max_string_bytes`,
-    /// `trust_proxy_headers`, `cors_allowed_origins = ["https://shop.example"]`.
+    /// `trust_proxy_headers`, `cors_allowed_origins = ["https://shop.example"]`, and an `[nlp]`
+    /// table with `models_dir`, `embedder`, `sentiment_head`, `ner`, `intra_threads`,
+    /// `batch_size`, `max_tokens`, `use_models` (examples/crow.toml shows them all).
     Serve {
         /// Listen address [default: 127.0.0.1:8787].
         #[arg(long, env = "CROW_ADDR")]
@@ -536,5 +542,7 @@ mod tests {
             Some(&["https://shop.example".to_owned()][..])
         );
         assert!(toml::from_str::<crow_server::ServerConfig>("adress = \"x\"").is_err());
+        assert_eq!(config.nlp.batch_size, 32);
+        assert!(toml::from_str::<crow_server::ServerConfig>("[nlp]\nmodel_dir = \"x\"").is_err());
     }
 }
