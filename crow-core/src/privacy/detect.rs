@@ -25,6 +25,21 @@ pub(crate) enum Kind {
 }
 
 impl Kind {
+    /// The kind's public name, as [`Finding::kind`](super::Finding::kind) reports it: the
+    /// placeholder without its brackets.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Kind::Email => "email",
+            Kind::Phone => "phone",
+            Kind::Card => "card",
+            Kind::Iban => "iban",
+            Kind::Ip => "ip",
+            Kind::Ssn => "ssn",
+            Kind::Secret => "secret",
+            Kind::Redacted => "redacted",
+        }
+    }
+
     pub(crate) fn placeholder(self) -> &'static str {
         match self {
             Kind::Email => "[email]",

@@ -1,7 +1,9 @@
 //! Privacy rules: find and scrub PII in every string of an event, pseudonymize ids, truncate IPs.
 //!
 //! [`scrub_interaction`] is what ingest calls on every [`Interaction`]; [`Scrubber`] does the
-//! work on single strings, URLs and JSON values.
+//! work on single strings, URLs and JSON values, and [`Scrubber::findings`] says where the PII
+//! of a string is without changing it (crow-nlp's entity extraction uses it, so CROW has one
+//! definition of what an e-mail address or a phone number is).
 //!
 //! ```
 //! use crow_core::privacy::{Scrubber, pseudonymize, truncate_ip};
@@ -146,6 +148,48 @@ impl Scrubber {
     pub fn contains_pii(&self, s: &str) -> bool {
         self.det.any(s)
     }
+
+    /// Where the PII values of `text` are, without changing it: the same detectors and rules
+    /// as [`scrub_text`](Scrubber::scrub_text) (one definition of what a phone is for all of
+    /// CROW), as byte ranges sorted by start, never overlapping (overlapping findings are
+    /// merged into the earliest, as scrubbing does). Kinds: `email`, `phone`, `card`, `iban`,
+    /// `ip`, `ssn`. Returns an empty `Vec` (no allocation) for clean text.
+    ///
+    /// ```
+    /// use crow_core::privacy::{Finding, Scrubber};
+    ///
+    /// let text = "Call +1 (415) 555-2671 or mail jane@example.com, not 19.99";
+    /// let found = Scrubber::global().findings(text);
+    /// assert_eq!(found, vec![
+    ///     Finding { kind: "phone", start: 5, end: 22 },
+    ///     Finding { kind: "email", start: 31, end: 47 },
+    /// ]);
+    /// assert_eq!(&text[found[1].start..found[1].end], "jane@example.com");
+    /// assert!(Scrubber::global().findings("Order 100234 costs $19.99").is_empty());
+    /// ```
+    pub fn findings(&self, text: &str) -> Vec<Finding> {
+        let mut m = Vec::new();
+        self.det.find(text, &mut m);
+        m.into_iter()
+            .map(|x| Finding {
+                kind: x.kind.name(),
+                start: x.start,
+                end: x.end,
+            })
+            .collect()
+    }
+}
+
+/// One PII value found by [`Scrubber::findings`]: its kind and byte range `start..end` in the
+/// text (always on `char` boundaries).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Finding {
+    /// `email`, `phone`, `card`, `iban`, `ip` or `ssn`: the placeholder without brackets.
+    pub kind: &'static str,
+    /// Start byte offset.
+    pub start: usize,
+    /// End byte offset (exclusive).
+    pub end: usize,
 }
 
 /// Keyed pseudonym: `"psn_"` + hex of the first 16 bytes of HMAC-SHA256(key, id). Same input,
@@ -260,3 +304,60 @@ pub fn scrub_interaction(e: &mut Interaction, pseudonym_key: &[u8]) -> u32 {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod findings_tests {
+    use super::{Finding, Scrubber};
+
+    fn kinds(text: &str) -> Vec<(&'static str, &str)> {
+        Scrubber::global()
+            .findings(text)
+            .into_iter()
+            .map(|f| (f.kind, &text[f.start..f.end]))
+            .collect()
+    }
+
+    #[test]
+    fn every_kind_with_offsets() {
+        let text = "Mail josé@exemple.fr, call 020 7946 0958, card 4111 1111 1111 1111, \
+                    IBAN DE89 3704 0044 0532 0130 00, SSN 123-45-6789, from 203.0.113.7";
+        assert_eq!(
+            kinds(text),
+            vec![
+                ("email", "josé@exemple.fr"),
+                ("phone", "020 7946 0958"),
+                ("card", "4111 1111 1111 1111"),
+                ("iban", "DE89 3704 0044 0532 0130 00"),
+                ("ssn", "123-45-6789"),
+                ("ip", "203.0.113.7"),
+            ]
+        );
+        let found = Scrubber::global().findings(text);
+        assert!(found.windows(2).all(|w| w[0].end <= w[1].start), "sorted, no overlaps");
+    }
+
+    #[test]
+    fn agrees_with_scrub_text() {
+        for text in [
+            "😀 call (415) 555-2671 now",
+            "jane@example.com / +44 20 7946 0958",
+            "nothing here: v1.2.3, 19.99 EUR, order 100234, 2024-05-01",
+            "",
+        ] {
+            let found = Scrubber::global().findings(text);
+            let scrubbed = Scrubber::global().scrub_text(text);
+            assert_eq!(found.len() as u32, scrubbed.as_ref().map_or(0, |s| s.1), "{text:?}");
+            for f in &found {
+                assert!(text.is_char_boundary(f.start) && text.is_char_boundary(f.end));
+            }
+        }
+        assert_eq!(
+            Scrubber::global().findings("😀 call (415) 555-2671 now"),
+            vec![Finding {
+                kind: "phone",
+                start: 10,
+                end: 24
+            }]
+        );
+    }
+}
