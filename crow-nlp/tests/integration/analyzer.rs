@@ -26,7 +26,7 @@ fn the_lexicon_tier_needs_no_model_files() {
         "org",
         &texts(&[
             "The staff were friendly and the food was great!",
-            "Refund of €30 still not received, very disappointed.",
+            "Refund of €30 still missing, very disappointed.",
             "",
         ]),
     ))
