@@ -58,12 +58,29 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     let neg_texts: Vec<&str> = negation.iter().map(|d| d.text.as_str()).collect();
     let neg_vectors = embedder.embed(&neg_texts)?;
-    for (name, features) in [
-        ("model: embedding head", Features::Embedding),
-        ("model: embedding + lexicon head", Features::EmbeddingLexicon),
+    // Embed every text once (the negated variants too), then train each configuration.
+    let mut cache: std::collections::HashMap<String, Vec<f32>> =
+        texts.iter().map(|t| t.to_string()).zip(vectors).collect();
+    for (name, features, augment) in [
+        ("model: embedding head", Features::Embedding, false),
+        ("model: embedding head + negation augmentation", Features::Embedding, true),
+        ("model: embedding + lexicon head", Features::EmbeddingLexicon, false),
+        ("model: embedding + lexicon head + negation augmentation (default)", Features::EmbeddingLexicon, true),
     ] {
-        let vectors = vectors.clone();
-        let head = head::train_texts("sentiment", &data, features, move |_| Ok(vectors), &TrainConfig::default())?;
+        let cfg = TrainConfig {
+            augment_negation: augment,
+            ..TrainConfig::default()
+        };
+        let embed = |t: &[&str]| -> crow_nlp::Result<Vec<Vec<f32>>> {
+            let missing: Vec<&str> = t.iter().copied().filter(|x| !cache.contains_key(*x)).collect();
+            if !missing.is_empty() {
+                for (m, v) in missing.iter().zip(embedder.embed(&missing)?) {
+                    cache.insert(m.to_string(), v);
+                }
+            }
+            Ok(t.iter().map(|x| cache[*x].clone()).collect())
+        };
+        let head = head::train_texts("sentiment", &data, features, embed, &cfg)?;
         let r = head.report.clone().unwrap_or_else(|| unreachable!("train always reports"));
         let neg_right = negation
             .iter()

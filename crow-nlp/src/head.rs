@@ -35,6 +35,9 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::LazyLock;
+
+use regex::Regex;
 
 use crow_core::ports::Sentiment;
 use serde::{Deserialize, Serialize};
@@ -116,6 +119,11 @@ pub struct TrainConfig {
     pub seed: u64,
     /// Neutral threshold for two-label sentiment heads.
     pub neutral_below: f32,
+    /// Sentiment heads (labels `positive` and `negative`): also train on a negated variant of
+    /// each sentence that has a simple one ([`negation_variant`]), with the opposite label.
+    pub augment_negation: bool,
+    /// Weight of an augmented example in the loss, relative to an original one.
+    pub augment_weight: f32,
 }
 
 impl Default for TrainConfig {
@@ -128,6 +136,8 @@ impl Default for TrainConfig {
             folds: 5,
             seed: 7,
             neutral_below: DEFAULT_NEUTRAL_BELOW,
+            augment_negation: true,
+            augment_weight: 0.5,
         }
     }
 }
@@ -137,6 +147,10 @@ impl Default for TrainConfig {
 pub struct TrainReport {
     /// Training examples.
     pub examples: usize,
+    /// Augmented examples added to the training folds (negated variants; see
+    /// [`negation_variant`]); never evaluated on.
+    #[serde(default)]
+    pub augmented: usize,
     /// Examples per label.
     pub per_label: BTreeMap<String, usize>,
     /// Cross-validation folds.
@@ -375,7 +389,30 @@ pub fn train(
     groups: Option<&[String]>,
     cfg: &TrainConfig,
 ) -> Result<Head> {
+    let origin = vec![None; x.len()];
+    train_augmented(task, labels, features, x, y, groups, &origin, cfg)
+}
+
+/// [`train`] with augmented examples: `origin[i]` is `Some(j)` when example `i` was derived from
+/// example `j` (and then shares `j`'s group). Augmented examples are only ever trained on: they
+/// sit in their origin's fold, so no held-out estimate sees a variant of a sentence it tests.
+#[allow(clippy::too_many_arguments)]
+pub fn train_augmented(
+    task: &str,
+    labels: &[String],
+    features: Features,
+    x: &[Vec<f32>],
+    y: &[usize],
+    groups: Option<&[String]>,
+    origin: &[Option<usize>],
+    cfg: &TrainConfig,
+) -> Result<Head> {
     let dim = validate_training(labels, x, y, groups, cfg)?;
+    if origin.len() != x.len() || origin.iter().flatten().any(|&j| j >= x.len() || origin[j].is_some()) {
+        return Err(NlpError::InvalidInput(
+            "each augmented example must name an original example".into(),
+        ));
+    }
     let embedding_dim = match features {
         Features::Embedding => dim,
         Features::EmbeddingLexicon => dim
@@ -383,34 +420,50 @@ pub fn train(
             .ok_or_else(|| NlpError::InvalidInput("inputs are shorter than the lexicon features alone".into()))?,
     };
     let n_labels = labels.len();
+    let originals: Vec<usize> = (0..x.len()).filter(|&i| origin[i].is_none()).collect();
+    let sample_weight: Vec<f32> = origin
+        .iter()
+        .map(|o| if o.is_some() { cfg.augment_weight } else { 1.0 })
+        .collect();
 
-    // k-fold held-out logits: the accuracy estimate and the calibration data.
-    let folds = stratified_folds(y, n_labels, cfg.folds, cfg.seed);
+    // k-fold held-out logits of the original examples: the accuracy estimate and the calibration data.
+    let orig_y: Vec<usize> = originals.iter().map(|&i| y[i]).collect();
+    let orig_folds = stratified_folds(&orig_y, n_labels, cfg.folds, cfg.seed);
+    let mut folds = vec![0; x.len()];
+    for (k, &i) in originals.iter().enumerate() {
+        folds[i] = orig_folds[k];
+    }
+    for i in 0..x.len() {
+        if let Some(j) = origin[i] {
+            folds[i] = folds[j];
+        }
+    }
     let mut held_logits = vec![Vec::new(); x.len()];
     for fold in 0..cfg.folds {
         let train_idx: Vec<usize> = (0..x.len()).filter(|&i| folds[i] != fold).collect();
-        let (w, b) = fit(x, y, &train_idx, n_labels, cfg);
-        for i in (0..x.len()).filter(|&i| folds[i] == fold) {
+        let (w, b) = fit(x, y, &sample_weight, &train_idx, n_labels, cfg);
+        for &i in originals.iter().filter(|&&i| folds[i] == fold) {
             held_logits[i] = w.iter().zip(&b).map(|(w, b)| dot(w, &x[i]) + b).collect();
         }
     }
-    let temperature = fit_temperature(&held_logits, y);
-    let raw: Vec<Vec<f32>> = held_logits.iter().map(|l| softmax(l, 1.0)).collect();
-    let calibrated: Vec<Vec<f32>> = held_logits.iter().map(|l| softmax(l, temperature)).collect();
+    let held: Vec<Vec<f32>> = originals.iter().map(|&i| held_logits[i].clone()).collect();
+    let temperature = fit_temperature(&held, &orig_y);
+    let raw: Vec<Vec<f32>> = held.iter().map(|l| softmax(l, 1.0)).collect();
+    let calibrated: Vec<Vec<f32>> = held.iter().map(|l| softmax(l, temperature)).collect();
     let predicted: Vec<usize> = calibrated.iter().map(|p| argmax(p)).collect();
-    let cv_accuracy = accuracy(&predicted, y);
-    let cv_macro_f1 = macro_f1(&predicted, y, n_labels);
+    let cv_accuracy = accuracy(&predicted, &orig_y);
+    let cv_macro_f1 = macro_f1(&predicted, &orig_y, n_labels);
 
     let mut leave_one_group_out = BTreeMap::new();
     if let Some(groups) = groups {
-        let mut names: Vec<&String> = groups.iter().collect();
+        let mut names: Vec<&String> = originals.iter().map(|&i| &groups[i]).collect();
         names.sort();
         names.dedup();
         if names.len() >= 2 {
             for g in names {
                 let train_idx: Vec<usize> = (0..x.len()).filter(|&i| &groups[i] != g).collect();
-                let test_idx: Vec<usize> = (0..x.len()).filter(|&i| &groups[i] == g).collect();
-                let (w, b) = fit(x, y, &train_idx, n_labels, cfg);
+                let test_idx: Vec<usize> = originals.iter().copied().filter(|&i| &groups[i] == g).collect();
+                let (w, b) = fit(x, y, &sample_weight, &train_idx, n_labels, cfg);
                 let right = test_idx
                     .iter()
                     .filter(|&&i| {
@@ -424,9 +477,9 @@ pub fn train(
     }
 
     let all: Vec<usize> = (0..x.len()).collect();
-    let (weights, bias) = fit(x, y, &all, n_labels, cfg);
+    let (weights, bias) = fit(x, y, &sample_weight, &all, n_labels, cfg);
     let mut per_label = BTreeMap::new();
-    for &l in y {
+    for &l in &orig_y {
         *per_label.entry(labels[l].clone()).or_insert(0) += 1;
     }
     let mut head = Head {
@@ -443,28 +496,31 @@ pub fn train(
         report: None,
     };
     let mut report = TrainReport {
-        examples: x.len(),
+        examples: originals.len(),
+        augmented: x.len() - originals.len(),
         per_label,
         folds: cfg.folds,
         cv_accuracy,
         cv_macro_f1,
         leave_one_group_out,
         temperature,
-        ece_before: ece(&raw, y),
-        ece_after: ece(&calibrated, y),
+        ece_before: ece(&raw, &orig_y),
+        ece_after: ece(&calibrated, &orig_y),
         neutral_share: None,
         accuracy_outside_neutral: None,
         accuracy_inside_neutral: None,
     };
     if head.is_sentiment() && head.label_index("neutral").is_none() && n_labels == 2 {
-        let inside: Vec<usize> = (0..x.len())
-            .filter(|&i| calibrated[i].iter().copied().fold(0.0, f32::max) < cfg.neutral_below)
+        let n = orig_y.len();
+        let inside: Vec<usize> = (0..n)
+            .filter(|&k| calibrated[k].iter().copied().fold(0.0, f32::max) < cfg.neutral_below)
             .collect();
-        let outside: Vec<usize> = (0..x.len()).filter(|i| !inside.contains(i)).collect();
+        let outside: Vec<usize> = (0..n).filter(|k| !inside.contains(k)).collect();
         let acc = |idx: &[usize]| {
-            (!idx.is_empty()).then(|| idx.iter().filter(|&&i| predicted[i] == y[i]).count() as f32 / idx.len() as f32)
+            (!idx.is_empty())
+                .then(|| idx.iter().filter(|&&k| predicted[k] == orig_y[k]).count() as f32 / idx.len() as f32)
         };
-        report.neutral_share = Some(inside.len() as f32 / x.len() as f32);
+        report.neutral_share = Some(inside.len() as f32 / n as f32);
         report.accuracy_outside_neutral = acc(&outside);
         report.accuracy_inside_neutral = acc(&inside);
     }
@@ -547,7 +603,14 @@ impl SplitMix {
 }
 
 /// Softmax regression by full-batch Adam on the rows `idx`.
-fn fit(x: &[Vec<f32>], y: &[usize], idx: &[usize], n_labels: usize, cfg: &TrainConfig) -> (Vec<Vec<f32>>, Vec<f32>) {
+fn fit(
+    x: &[Vec<f32>],
+    y: &[usize],
+    sample_weight: &[f32],
+    idx: &[usize],
+    n_labels: usize,
+    cfg: &TrainConfig,
+) -> (Vec<Vec<f32>>, Vec<f32>) {
     let dim = x[0].len();
     let mut counts = vec![0f32; n_labels];
     for &i in idx {
@@ -563,7 +626,7 @@ fn fit(x: &[Vec<f32>], y: &[usize], idx: &[usize], n_labels: usize, cfg: &TrainC
             }
         })
         .collect();
-    let norm: f32 = idx.iter().map(|&i| class_weight[y[i]]).sum();
+    let norm: f32 = idx.iter().map(|&i| class_weight[y[i]] * sample_weight[i]).sum();
 
     let mut w = vec![vec![0f32; dim]; n_labels];
     let mut b = vec![0f32; n_labels];
@@ -584,7 +647,7 @@ fn fit(x: &[Vec<f32>], y: &[usize], idx: &[usize], n_labels: usize, cfg: &TrainC
                 *out = dot(&w[l], xi) + b[l];
             }
             let p = softmax(&logits, 1.0);
-            let cw = class_weight[y[i]] / norm;
+            let cw = class_weight[y[i]] * sample_weight[i] / norm;
             for l in 0..n_labels {
                 let d = (p[l] - if l == y[i] { 1.0 } else { 0.0 }) * cw;
                 if d != 0.0 {
@@ -679,6 +742,83 @@ fn ece(probs: &[Vec<f32>], y: &[usize]) -> f32 {
         .sum()
 }
 
+/// A negated variant of a positive or negative training sentence, with the opposite label, or
+/// `None` when the sentence has no simple place for a negation.
+///
+/// It puts `not` after a copula before a sentiment word (`the food was good` → `the food was
+/// not good`, negative), or `don't`/`didn't` before a sentiment verb after a pronoun (`I loved
+/// it` → `I didn't love it`), when the word's lexicon polarity agrees with the label; sentences
+/// that already contain a negation are left alone. Training sentiment heads on these variants
+/// teaches the embedding head what negation does ([`TrainConfig::augment_negation`]).
+///
+/// ```
+/// use crow_nlp::head::negation_variant;
+/// assert_eq!(
+///     negation_variant("The food was really good.", "positive"),
+///     Some(("The food was not really good.".to_string(), "negative"))
+/// );
+/// assert_eq!(
+///     negation_variant("The plot was bad", "negative"),
+///     Some(("The plot was not bad".to_string(), "positive"))
+/// );
+/// assert_eq!(negation_variant("I loved this phone", "positive").unwrap().0, "I didn't love this phone");
+/// assert_eq!(negation_variant("It was not good", "negative"), None);
+/// assert_eq!(negation_variant("Shipped on Monday", "positive"), None);
+/// ```
+pub fn negation_variant(text: &str, label: &str) -> Option<(String, &'static str)> {
+    static COPULA: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(
+            r"\b(is|was|are|were|am|looks|look|looked|seems|seemed|feels|felt|tastes|tasted|sounds|sounded)\s+((?:very|really|so|too|pretty|quite|extremely|absolutely|super|just)\s+)?([a-z]+)\b",
+        )
+        .expect("static regex")
+    });
+    static VERB: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(r"\b(i|we|they)\s+(love|like|enjoy|recommend|hate|loved|liked|enjoyed|recommended|hated)\b")
+            .expect("static regex")
+    });
+    let (want_positive, flipped) = match label {
+        "positive" => (true, "negative"),
+        "negative" => (false, "positive"),
+        _ => return None,
+    };
+    let vader = Vader::global();
+    if vader.has_negation(text) {
+        return None;
+    }
+    let agrees = |word: &str| {
+        let c = vader.polarity_scores(word).compound;
+        if want_positive { c >= 0.3 } else { c <= -0.3 }
+    };
+    // ASCII lowercasing keeps byte offsets, so matches index the original text.
+    let lower = text.to_ascii_lowercase();
+    for m in COPULA.captures_iter(&lower) {
+        let (Some(copula), Some(word)) = (m.get(1), m.get(3)) else { continue };
+        if agrees(word.as_str()) {
+            let at = copula.end();
+            return Some((format!("{} not{}", &text[..at], &text[at..]), flipped));
+        }
+    }
+    for m in VERB.captures_iter(&lower) {
+        let Some(verb) = m.get(2) else { continue };
+        let v = verb.as_str();
+        if !agrees(v) {
+            continue;
+        }
+        let (aux, base) = match v.strip_suffix("ed") {
+            Some(stem) if v != "liked" && v != "loved" && v != "hated" => ("didn't", stem.to_owned()),
+            _ => match v.strip_suffix('d') {
+                Some(stem) => ("didn't", stem.to_owned()),
+                None => ("don't", v.to_owned()),
+            },
+        };
+        return Some((
+            format!("{}{aux} {base}{}", &text[..verb.start()], &text[verb.end()..]),
+            flipped,
+        ));
+    }
+    None
+}
+
 /// One labelled text of a training file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LabeledText {
@@ -722,9 +862,12 @@ pub fn read_labeled(path: &Path) -> Result<Vec<LabeledText>> {
     Ok(out)
 }
 
-/// Trains a head on labelled texts, embedding them with `embed` (called once with all texts).
+/// Trains a head on labelled texts, embedding them with `embed` (called once with all texts,
+/// the negated variants included).
 ///
-/// Labels are sorted; the texts' `group`s feed the leave-one-group-out estimate.
+/// Labels are sorted; the texts' `group`s feed the leave-one-group-out estimate. For sentiment
+/// labels with [`TrainConfig::augment_negation`], negated variants ([`negation_variant`]) join
+/// the training folds of their sentence.
 pub fn train_texts(
     task: &str,
     data: &[LabeledText],
@@ -735,24 +878,41 @@ pub fn train_texts(
     let mut labels: Vec<String> = data.iter().map(|d| d.label.clone()).collect();
     labels.sort();
     labels.dedup();
-    let texts: Vec<&str> = data.iter().map(|d| d.text.as_str()).collect();
-    let embeddings = embed(&texts)?;
-    if embeddings.len() != data.len() {
-        return Err(NlpError::Runtime(
-            "the embedder returned the wrong number of vectors".into(),
-        ));
-    }
-    let x: Vec<Vec<f32>> = embeddings
-        .iter()
-        .zip(&texts)
-        .map(|(e, t)| features.build(e, t))
-        .collect();
-    let y: Vec<usize> = data
+    let sentiment = labels.iter().any(|l| l == "positive") && labels.iter().any(|l| l == "negative");
+    let mut texts: Vec<String> = data.iter().map(|d| d.text.clone()).collect();
+    let mut y: Vec<usize> = data
         .iter()
         .map(|d| labels.iter().position(|l| *l == d.label).unwrap_or(0))
         .collect();
-    let groups: Option<Vec<String>> = data.iter().map(|d| d.group.clone()).collect::<Option<Vec<String>>>();
-    train(task, &labels, features, &x, &y, groups.as_deref(), cfg)
+    let mut origin: Vec<Option<usize>> = vec![None; data.len()];
+    let mut groups: Option<Vec<String>> = data
+        .iter()
+        .map(|d| d.group.clone())
+        .collect::<Option<Vec<String>>>();
+    if sentiment && cfg.augment_negation {
+        for (i, d) in data.iter().enumerate() {
+            if let Some((variant, label)) = negation_variant(&d.text, &d.label) {
+                texts.push(variant);
+                y.push(labels.iter().position(|l| l == label).unwrap_or(0));
+                origin.push(Some(i));
+                if let Some(g) = groups.as_mut() {
+                    let group = g[i].clone();
+                    g.push(group);
+                }
+            }
+        }
+    }
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let embeddings = embed(&refs)?;
+    if embeddings.len() != texts.len() {
+        return Err(NlpError::Runtime("the embedder returned the wrong number of vectors".into()));
+    }
+    let x: Vec<Vec<f32>> = embeddings
+        .iter()
+        .zip(&refs)
+        .map(|(e, t)| features.build(e, t))
+        .collect();
+    train_augmented(task, &labels, features, &x, &y, groups.as_deref(), &origin, cfg)
 }
 
 #[cfg(test)]

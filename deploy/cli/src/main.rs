@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context as _, Result, bail};
 use clap::{Parser, Subcommand};
 use crow_core::model::CatalogTerm;
+use crow_nlp::head::TrainConfig;
 use crow_core::ports::{AccountStore, CatalogStore};
 use crow_server::{Backends, Server, ServerConfig, now_millis};
 use crow_store::Durability;
@@ -157,6 +158,9 @@ enum Command {
         /// Cross-validation folds.
         #[arg(long, default_value_t = 5)]
         folds: usize,
+        /// Sentiment heads: do not add negated variants of the training sentences.
+        #[arg(long)]
+        no_augment: bool,
         /// Also report accuracy on these labelled files (same format), e.g. a negation set.
         #[arg(long)]
         eval: Vec<PathBuf>,
@@ -410,6 +414,7 @@ async fn run(cli: Cli) -> Result<()> {
             features,
             l2,
             folds,
+            no_augment,
             eval,
             json,
         } => nlp::train(
@@ -418,8 +423,12 @@ async fn run(cli: Cli) -> Result<()> {
             &data,
             &out,
             &features,
-            l2,
-            folds,
+            TrainConfig {
+                l2,
+                folds,
+                augment_negation: !no_augment,
+                ..TrainConfig::default()
+            },
             &eval,
             json,
         )?,

@@ -83,8 +83,7 @@ pub fn train(
     data: &Path,
     out: &Path,
     features: &str,
-    l2: f32,
-    folds: usize,
+    cfg: TrainConfig,
     eval: &[PathBuf],
     json_out: bool,
 ) -> Result<()> {
@@ -106,11 +105,6 @@ pub fn train(
         examples.len(),
         config.embedder_path().display()
     );
-    let cfg = TrainConfig {
-        l2,
-        folds,
-        ..TrainConfig::default()
-    };
     let mut head = head::train_texts(task, &examples, features, |t| embedder.embed(t), &cfg)?;
     head.embedding_model = config
         .embedder_path()
@@ -148,6 +142,9 @@ pub fn train(
     } else if let Some(r) = report {
         println!("head `{task}` written to {}", out.display());
         println!("  examples          {} {:?}", r.examples, r.per_label);
+        if r.augmented > 0 {
+            println!("  augmented         {} negated variants (training folds only)", r.augmented);
+        }
         println!(
             "  {}-fold accuracy   {:.3} (macro-F1 {:.3})",
             r.folds, r.cv_accuracy, r.cv_macro_f1
