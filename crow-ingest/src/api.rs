@@ -357,16 +357,25 @@ async fn analyze_inner<S: AccountStore>(
         }
     };
     let analyses = analyzer.analyze(&org, &texts).await.map_err(backend)?;
-    let data: Vec<Value> = analyses
-        .into_iter()
+    let data: Vec<AnalysisLine<'_>> = analyses
+        .iter()
         .enumerate()
-        .map(|(i, a)| {
-            let mut v = serde_json::to_value(&a).unwrap_or(Value::Null);
-            if let (Value::Object(m), Some(e)) = (&mut v, embeddings.as_ref()) {
-                m.insert("embedding".into(), json!(e[i]));
-            }
-            v
+        .map(|(i, analysis)| AnalysisLine {
+            analysis,
+            embedding: embeddings.as_ref().map(|e| e[i].as_slice()),
         })
         .collect();
     Ok(HttpResponse::json(200, &json!({"tier": tier, "data": data})))
+}
+
+/// One text's analysis as `crow analyze` and `POST /api/v1/analyze` print it: `language`,
+/// `sentiment`, `entities`, `key_phrases` (in that order), then `embedding` when asked for.
+#[derive(Debug, serde::Serialize)]
+pub struct AnalysisLine<'a> {
+    /// The analysis.
+    #[serde(flatten)]
+    pub analysis: &'a crow_core::ports::TextAnalysis,
+    /// The sentence embedding.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub embedding: Option<&'a [f32]>,
 }

@@ -20,7 +20,9 @@ use crow_nlp::lexicon::Vader;
 use crow_nlp::onnx::{EmbedderOptions, OnnxEmbedder};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let models = std::env::args().nth(1).map_or_else(|| PathBuf::from("models"), PathBuf::from);
+    let models = std::env::args()
+        .nth(1)
+        .map_or_else(|| PathBuf::from("models"), PathBuf::from);
     let config = NlpConfig::with_models_dir(&models);
     let data = head::read_labeled(&models.join("data/uci.jsonl"))?;
     let negation = head::read_labeled(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/negation.jsonl"))?;
@@ -46,7 +48,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let all: Vec<&head::LabeledText> = data.iter().collect();
     println!("| tier | 5-fold | amazon (held out) | imdb (held out) | yelp (held out) | negation set (40) |");
     println!("|---|---|---|---|---|---|");
-    let by_source = |s: &str| data.iter().filter(|d| d.group.as_deref() == Some(s)).collect::<Vec<_>>();
+    let by_source = |s: &str| {
+        data.iter()
+            .filter(|d| d.group.as_deref() == Some(s))
+            .collect::<Vec<_>>()
+    };
     let neg_rows: Vec<&head::LabeledText> = negation.iter().collect();
     println!(
         "| lexicon (VADER) | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} |",
@@ -63,9 +69,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         texts.iter().map(|t| t.to_string()).zip(vectors).collect();
     for (name, features, augment) in [
         ("model: embedding head", Features::Embedding, false),
-        ("model: embedding head + negation augmentation", Features::Embedding, true),
+        (
+            "model: embedding head + negation augmentation",
+            Features::Embedding,
+            true,
+        ),
         ("model: embedding + lexicon head", Features::EmbeddingLexicon, false),
-        ("model: embedding + lexicon head + negation augmentation (default)", Features::EmbeddingLexicon, true),
+        (
+            "model: embedding + lexicon head + negation augmentation (default)",
+            Features::EmbeddingLexicon,
+            true,
+        ),
     ] {
         let cfg = TrainConfig {
             augment_negation: augment,
@@ -81,7 +95,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             Ok(t.iter().map(|x| cache[*x].clone()).collect())
         };
         let head = head::train_texts("sentiment", &data, features, embed, &cfg)?;
-        let r = head.report.clone().unwrap_or_else(|| unreachable!("train always reports"));
+        let r = head
+            .report
+            .clone()
+            .unwrap_or_else(|| unreachable!("train always reports"));
         let neg_right = negation
             .iter()
             .zip(&neg_vectors)

@@ -29,7 +29,7 @@ use crate::lexicon::Vader;
 
 /// Texts longer than this many bytes are cut (at a character boundary) before analysis.
 pub const MAX_TEXT_BYTES: usize = 1 << 20;
-/// Key phrases returned per text.
+/// Key phrases returned per text (English texts, and texts whose language is unknown).
 pub const KEY_PHRASES: usize = 5;
 
 /// Sentiment, entities, language and key phrases of texts.
@@ -163,11 +163,17 @@ impl Analyzer {
                 lists.push(n[i].clone());
             }
             let _ = i;
+            let language = detect_language(text);
+            // RAKE splits at English stop words: other languages get no key phrases.
+            let phrases = match language.as_deref() {
+                None | Some("en") => key_phrases(text, KEY_PHRASES),
+                Some(_) => Vec::new(),
+            };
             out.push(TextAnalysis {
-                language: detect_language(text),
+                language,
                 sentiment: Some(sentiment),
                 entities: merge(lists),
-                key_phrases: key_phrases(text, KEY_PHRASES),
+                key_phrases: phrases,
             });
         }
         Ok(out)

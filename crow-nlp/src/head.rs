@@ -792,7 +792,9 @@ pub fn negation_variant(text: &str, label: &str) -> Option<(String, &'static str
     // ASCII lowercasing keeps byte offsets, so matches index the original text.
     let lower = text.to_ascii_lowercase();
     for m in COPULA.captures_iter(&lower) {
-        let (Some(copula), Some(word)) = (m.get(1), m.get(3)) else { continue };
+        let (Some(copula), Some(word)) = (m.get(1), m.get(3)) else {
+            continue;
+        };
         if agrees(word.as_str()) {
             let at = copula.end();
             return Some((format!("{} not{}", &text[..at], &text[at..]), flipped));
@@ -885,10 +887,7 @@ pub fn train_texts(
         .map(|d| labels.iter().position(|l| *l == d.label).unwrap_or(0))
         .collect();
     let mut origin: Vec<Option<usize>> = vec![None; data.len()];
-    let mut groups: Option<Vec<String>> = data
-        .iter()
-        .map(|d| d.group.clone())
-        .collect::<Option<Vec<String>>>();
+    let mut groups: Option<Vec<String>> = data.iter().map(|d| d.group.clone()).collect::<Option<Vec<String>>>();
     if sentiment && cfg.augment_negation {
         for (i, d) in data.iter().enumerate() {
             if let Some((variant, label)) = negation_variant(&d.text, &d.label) {
@@ -905,7 +904,9 @@ pub fn train_texts(
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
     let embeddings = embed(&refs)?;
     if embeddings.len() != texts.len() {
-        return Err(NlpError::Runtime("the embedder returned the wrong number of vectors".into()));
+        return Err(NlpError::Runtime(
+            "the embedder returned the wrong number of vectors".into(),
+        ));
     }
     let x: Vec<Vec<f32>> = embeddings
         .iter()

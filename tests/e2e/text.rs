@@ -46,11 +46,18 @@ fn the_analyze_endpoint_answers_validates_and_stays_up() {
         entities.iter().any(|e| e["kind"] == "money" && e["text"] == "$45"),
         "{entities:?}"
     );
-    assert_eq!(data[2]["sentiment"]["label"], "neutral", "an empty text is neutral: {v}");
+    assert_eq!(
+        data[2]["sentiment"]["label"], "neutral",
+        "an empty text is neutral: {v}"
+    );
     assert!(data[0].get("embedding").is_none());
 
     // Embeddings on request.
-    let (status, v) = analyze(base, &org.api_key, json!({"text": "hello", "embed": true}).to_string().into_bytes());
+    let (status, v) = analyze(
+        base,
+        &org.api_key,
+        json!({"text": "hello", "embed": true}).to_string().into_bytes(),
+    );
     if models {
         assert_eq!(status, 200, "{v}");
         let e = v["data"][0]["embedding"].as_array().unwrap();
@@ -73,10 +80,22 @@ fn the_analyze_endpoint_answers_validates_and_stays_up() {
         (b"not json".to_vec(), 400, "invalid_body"),
         (json!({"texts": []}).to_string().into_bytes(), 400, "invalid_body"),
         (json!({"texts": [1]}).to_string().into_bytes(), 400, "invalid_body"),
-        (json!({"texts": vec!["a"; 101]}).to_string().into_bytes(), 400, "invalid_body"),
-        (json!({"text": "a", "texts": ["b"]}).to_string().into_bytes(), 400, "invalid_body"),
+        (
+            json!({"texts": vec!["a"; 101]}).to_string().into_bytes(),
+            400,
+            "invalid_body",
+        ),
+        (
+            json!({"text": "a", "texts": ["b"]}).to_string().into_bytes(),
+            400,
+            "invalid_body",
+        ),
         (json!({"txt": "a"}).to_string().into_bytes(), 400, "invalid_body"),
-        (json!({"text": "a", "embed": "yes"}).to_string().into_bytes(), 400, "invalid_body"),
+        (
+            json!({"text": "a", "embed": "yes"}).to_string().into_bytes(),
+            400,
+            "invalid_body",
+        ),
     ];
     for (body, want, kind) in cases {
         let (status, v) = analyze(base, &org.api_key, body.clone());
@@ -86,10 +105,18 @@ fn the_analyze_endpoint_answers_validates_and_stays_up() {
     }
     let (status, _) = analyze(base, &org.write_key, json!({"text": "a"}).to_string().into_bytes());
     assert_eq!(status, 401, "a public write key cannot analyze");
-    let r = client().get(format!("{base}/api/v1/analyze")).bearer_auth(&org.api_key).send().unwrap();
+    let r = client()
+        .get(format!("{base}/api/v1/analyze"))
+        .bearer_auth(&org.api_key)
+        .send()
+        .unwrap();
     assert_eq!(r.status().as_u16(), 405);
 
-    let (status, _) = analyze(base, &org.api_key, json!({"text": "still up?"}).to_string().into_bytes());
+    let (status, _) = analyze(
+        base,
+        &org.api_key,
+        json!({"text": "still up?"}).to_string().into_bytes(),
+    );
     assert_eq!(status, 200);
 }
 
@@ -104,8 +131,14 @@ fn feedback_events_are_analyzed_with_the_org_catalog() {
         "sku,name,brand,price,currency\nTR-42,Trail Runner 42,Trailhead,129.00,EUR\nSJ-1,Storm Jacket,Trailhead,229.00,EUR\n",
     )
     .unwrap();
-    crow(dir.path(), &["products", "import", catalog.to_str().unwrap(), "--org", &org.org_id]);
-    crow(dir.path(), &["terms", "add", "--org", &org.org_id, "--kind", "competitor", "Hoka"]);
+    crow(
+        dir.path(),
+        &["products", "import", catalog.to_str().unwrap(), "--org", &org.org_id],
+    );
+    crow(
+        dir.path(),
+        &["terms", "add", "--org", &org.org_id, "--kind", "competitor", "Hoka"],
+    );
     let listed = crow(dir.path(), &["terms", "list", "--org", &org.org_id]);
     assert!(listed.contains("competitor") && listed.contains("Hoka"), "{listed}");
 
@@ -130,20 +163,30 @@ fn feedback_events_are_analyzed_with_the_org_catalog() {
     assert_eq!(a["sentiment"]["label"], "positive", "{fb}");
     assert_eq!(a["sentiment"]["tier"], if models { "model" } else { "lexicon" });
     let entities = a["entities"].as_array().unwrap();
-    let product = entities.iter().find(|e| e["kind"] == "product").expect("product entity");
+    let product = entities
+        .iter()
+        .find(|e| e["kind"] == "product")
+        .expect("product entity");
     assert_eq!(
         product["product_id"],
         crow_ingest::catalog::product_id(&org.org_id, "TR-42"),
         "{entities:?}"
     );
-    assert!(entities.iter().any(|e| e["kind"] == "competitor" && e["text"] == "Hoka"), "{entities:?}");
+    assert!(
+        entities
+            .iter()
+            .any(|e| e["kind"] == "competitor" && e["text"] == "Hoka"),
+        "{entities:?}"
+    );
     // The e-mail was scrubbed at ingest, so neither the text nor any entity carries it.
     assert!(!fb.to_string().contains("jane.doe@example.com"), "{fb}");
 
     let (_, search) = api_get(base, &org.api_key, "/api/v1/interactions/fb-2");
     let entities = search["analysis"]["entities"].as_array().unwrap();
     assert!(
-        entities.iter().any(|e| e["kind"] == "product" && e["text"] == "storm jackets"),
+        entities
+            .iter()
+            .any(|e| e["kind"] == "product" && e["text"] == "storm jackets"),
         "plural-insensitive catalog match: {entities:?}"
     );
     let (_, viewed) = api_get(base, &org.api_key, "/api/v1/interactions/fb-3");
@@ -190,24 +233,40 @@ fn crow_analyze_prints_one_json_line_per_text() {
     // Missing models: the lexicon tier answers, and says so on stderr.
     let missing = dir.path().join("no-models");
     let out = Command::new(crow_bin())
-        .args(["--data", dir.path().to_str().unwrap(), "--models", missing.to_str().unwrap()])
+        .args([
+            "--data",
+            dir.path().to_str().unwrap(),
+            "--models",
+            missing.to_str().unwrap(),
+        ])
         .args(["analyze", "great stuff"])
         .output()
         .unwrap();
     assert!(out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("lexicon tier") && stderr.contains("make models"), "{stderr}");
+    assert!(
+        stderr.contains("lexicon tier") && stderr.contains("make models"),
+        "{stderr}"
+    );
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["sentiment"]["tier"], "lexicon");
     // --embed cannot fall back: an error naming the missing file.
     let out = Command::new(crow_bin())
-        .args(["--data", dir.path().to_str().unwrap(), "--models", missing.to_str().unwrap()])
+        .args([
+            "--data",
+            dir.path().to_str().unwrap(),
+            "--models",
+            missing.to_str().unwrap(),
+        ])
         .args(["analyze", "--embed", "x"])
         .output()
         .unwrap();
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("no-models") && stderr.contains("make models"), "{stderr}");
+    assert!(
+        stderr.contains("no-models") && stderr.contains("make models"),
+        "{stderr}"
+    );
 
     if models {
         let out = crow(dir.path(), &["analyze", "--embed", "hello world"]);
@@ -224,9 +283,33 @@ fn crow_train_writes_a_head_and_names_bad_lines() {
     let data = dir.path().join("intents.jsonl");
     let mut lines = String::new();
     let examples = [
-        ("refund", ["I want my money back", "please refund my order", "how do I get a refund", "return and refund this"]),
-        ("shipping", ["where is my parcel", "when will my order arrive", "tracking number please", "delivery is late"]),
-        ("sizing", ["what size should I buy", "do these run small", "size chart please", "is a 42 too big"]),
+        (
+            "refund",
+            [
+                "I want my money back",
+                "please refund my order",
+                "how do I get a refund",
+                "return and refund this",
+            ],
+        ),
+        (
+            "shipping",
+            [
+                "where is my parcel",
+                "when will my order arrive",
+                "tracking number please",
+                "delivery is late",
+            ],
+        ),
+        (
+            "sizing",
+            [
+                "what size should I buy",
+                "do these run small",
+                "size chart please",
+                "is a 42 too big",
+            ],
+        ),
     ];
     for (label, texts) in examples {
         for t in texts {

@@ -127,7 +127,7 @@ impl ServerProcess {
     /// As [`start`](Self::start), with a log filter (`debug` logs every request).
     pub fn start_logging(data: &Path, port: u16, log: &str, extra: &[&str]) -> ServerProcess {
         let mut child = Command::new(crow_bin())
-        .env("CROW_MODELS", models_dir())
+            .env("CROW_MODELS", models_dir())
             .arg("--data")
             .arg(data)
             .args(["--log", log, "serve", "--addr", &format!("127.0.0.1:{port}")])

@@ -259,7 +259,10 @@ impl OnnxEmbedder {
             let probe = embedder.embed(&["dimension probe"])?;
             embedder.dim = probe.first().map_or(0, Vec::len);
             if embedder.dim == 0 {
-                return Err(model_error(format!("output `{}` has a zero hidden dimension", embedder.output)));
+                return Err(model_error(format!(
+                    "output `{}` has a zero hidden dimension",
+                    embedder.output
+                )));
             }
         }
         tracing::debug!(
@@ -372,7 +375,11 @@ impl OnnxEmbedder {
                 return Err(NlpError::Runtime(format!(
                     "`{}` has shape {dims:?}, expected [{batch}, {seq}, {}]",
                     self.output,
-                    if self.dim == 0 { "hidden".to_string() } else { self.dim.to_string() }
+                    if self.dim == 0 {
+                        "hidden".to_string()
+                    } else {
+                        self.dim.to_string()
+                    }
                 )));
             }
         };
@@ -605,9 +612,16 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("config.json");
         assert!(ModelConfig::read(&path).unwrap().hidden_size.is_none());
-        std::fs::write(&path, r#"{"hidden_size": 384, "max_position_embeddings": 512, "pad_token_id": 0}"#).unwrap();
+        std::fs::write(
+            &path,
+            r#"{"hidden_size": 384, "max_position_embeddings": 512, "pad_token_id": 0}"#,
+        )
+        .unwrap();
         let c = ModelConfig::read(&path).unwrap();
-        assert_eq!((c.hidden_size, c.max_position_embeddings, c.pad_token_id), (Some(384), Some(512), Some(0)));
+        assert_eq!(
+            (c.hidden_size, c.max_position_embeddings, c.pad_token_id),
+            (Some(384), Some(512), Some(0))
+        );
         std::fs::write(&path, r#"{"hidden_size": "big"}"#).unwrap();
         assert!(matches!(ModelConfig::read(&path), Err(NlpError::Model { .. })));
         std::fs::write(&path, "not json").unwrap();
@@ -617,8 +631,12 @@ mod tests {
     #[test]
     fn load_names_the_missing_file() {
         let dir = tempfile::tempdir().unwrap();
-        let err = OnnxEmbedder::load(Path::new("/nonexistent/libonnxruntime.so"), dir.path(), EmbedderOptions::default())
-            .unwrap_err();
+        let err = OnnxEmbedder::load(
+            Path::new("/nonexistent/libonnxruntime.so"),
+            dir.path(),
+            EmbedderOptions::default(),
+        )
+        .unwrap_err();
         match err {
             NlpError::ModelNotFound { path, .. } => assert_eq!(path, dir.path().join("model.onnx")),
             other => panic!("{other:?}"),

@@ -35,7 +35,11 @@ fn the_lexicon_tier_needs_no_model_files() {
     assert_eq!(out[0].sentiment.as_ref().unwrap().label, "positive");
     assert_eq!(out[0].language.as_deref(), Some("en"));
     assert_eq!(out[1].sentiment.as_ref().unwrap().label, "negative");
-    assert!(out[1].entities.iter().any(|e| e.kind == "money"), "{:?}", out[1].entities);
+    assert!(
+        out[1].entities.iter().any(|e| e.kind == "money"),
+        "{:?}",
+        out[1].entities
+    );
     assert_eq!(out[2].sentiment.as_ref().unwrap().label, "neutral");
     assert!(out[2].entities.is_empty());
 }
@@ -47,7 +51,10 @@ fn missing_models_are_an_error_naming_the_path_and_the_fix() {
     let err = Analyzer::load(&config).unwrap_err();
     assert!(matches!(err, NlpError::ModelNotFound { .. }), "{err}");
     let msg = err.to_string();
-    assert!(msg.contains(&dir.path().display().to_string()) && msg.contains("make models"), "{msg}");
+    assert!(
+        msg.contains(&dir.path().display().to_string()) && msg.contains("make models"),
+        "{msg}"
+    );
     let (fallback, reason) = Analyzer::from_config(&config);
     assert_eq!(fallback.tier(), "lexicon");
     assert!(reason.is_some());
@@ -75,7 +82,10 @@ fn the_catalog_gazetteer_follows_the_store() {
             description: None,
             updated_at: 1,
         };
-        store.upsert_products("org_a", &[product("TR", "Trail Runner 42")]).await.unwrap();
+        store
+            .upsert_products("org_a", &[product("TR", "Trail Runner 42")])
+            .await
+            .unwrap();
         store
             .add_terms(
                 "org_a",
@@ -95,18 +105,34 @@ fn the_catalog_gazetteer_follows_the_store() {
             .iter()
             .map(|e| (e.kind.as_str(), e.text.as_str(), e.product_id.as_deref()))
             .collect();
-        assert!(kinds.contains(&("product", "trail runner 42", Some("prd_TR"))), "{kinds:?}");
+        assert!(
+            kinds.contains(&("product", "trail runner 42", Some("prd_TR"))),
+            "{kinds:?}"
+        );
         assert!(kinds.contains(&("competitor", "Hoka", None)), "{kinds:?}");
         assert!(kinds.contains(&("brand", "Trailhead", None)), "{kinds:?}");
         assert!(!kinds.iter().any(|k| k.1 == "Storm Jacket"), "not in the catalog yet");
 
         // A new product shows up without restarting anything.
-        store.upsert_products("org_a", &[product("SJ", "Storm Jacket")]).await.unwrap();
+        store
+            .upsert_products("org_a", &[product("SJ", "Storm Jacket")])
+            .await
+            .unwrap();
         let out = a.analyze("org_a", &text).await.unwrap();
-        assert!(out[0].entities.iter().any(|e| e.text == "Storm Jacket" && e.product_id.as_deref() == Some("prd_SJ")));
+        assert!(
+            out[0]
+                .entities
+                .iter()
+                .any(|e| e.text == "Storm Jacket" && e.product_id.as_deref() == Some("prd_SJ"))
+        );
         // Another org sees none of it.
         let other = a.analyze("org_b", &text).await.unwrap();
-        assert!(other[0].entities.iter().all(|e| e.kind != "product" && e.kind != "competitor"));
+        assert!(
+            other[0]
+                .entities
+                .iter()
+                .all(|e| e.kind != "product" && e.kind != "competitor")
+        );
     });
 }
 
@@ -119,7 +145,10 @@ fn the_model_tier_handles_negation() {
     assert_eq!(a.tier(), "model");
     let head = a.sentiment_head().unwrap();
     let report = head.report.as_ref().unwrap();
-    assert!(report.cv_accuracy >= 0.88, "5-fold accuracy of the shipped head: {report:?}");
+    assert!(
+        report.cv_accuracy >= 0.88,
+        "5-fold accuracy of the shipped head: {report:?}"
+    );
 
     // On the committed negation set the model tier is right on most sentences (neutral counts as
     // not right) and rarely gives the opposite polarity. (BENCHMARKS.md compares it with the
@@ -139,7 +168,9 @@ fn the_model_tier_handles_negation() {
     };
     let (right, opposite) = tally(&model);
     let (lex_right, lex_opposite) = tally(&lexicon);
-    eprintln!("negation set: model {right} right, {opposite} opposite; lexicon {lex_right} right, {lex_opposite} opposite");
+    eprintln!(
+        "negation set: model {right} right, {opposite} opposite; lexicon {lex_right} right, {lex_opposite} opposite"
+    );
     assert!(model.iter().all(|m| m.sentiment.as_ref().unwrap().tier == "model"));
     assert!(opposite * 10 <= set.len(), "{opposite} opposite of {}", set.len());
     assert!(right * 10 >= set.len() * 7, "{right}/{} right", set.len());

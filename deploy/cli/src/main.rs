@@ -15,8 +15,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context as _, Result, bail};
 use clap::{Parser, Subcommand};
 use crow_core::model::CatalogTerm;
-use crow_nlp::head::TrainConfig;
 use crow_core::ports::{AccountStore, CatalogStore};
+use crow_nlp::head::TrainConfig;
 use crow_server::{Backends, Server, ServerConfig, now_millis};
 use crow_store::Durability;
 

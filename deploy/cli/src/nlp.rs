@@ -9,7 +9,7 @@ use crow_core::ports::TextAnalyzer;
 use crow_nlp::head::{self, Features, TrainConfig};
 use crow_nlp::onnx::{EmbedderOptions, OnnxEmbedder};
 use crow_nlp::{Analyzer, NlpConfig};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::{backends, require_org};
 
@@ -63,12 +63,12 @@ pub async fn analyze(
         } else {
             None
         };
-        for (i, a) in analyses.into_iter().enumerate() {
-            let mut v = serde_json::to_value(&a)?;
-            if let (Value::Object(m), Some(e)) = (&mut v, embeddings.as_ref()) {
-                m.insert("embedding".into(), json!(e[i]));
-            }
-            serde_json::to_writer(&mut out, &v)?;
+        for (i, analysis) in analyses.iter().enumerate() {
+            let line = crow_ingest::api::AnalysisLine {
+                analysis,
+                embedding: embeddings.as_ref().map(|e| e[i].as_slice()),
+            };
+            serde_json::to_writer(&mut out, &line)?;
             std::io::Write::write_all(&mut out, b"\n")?;
         }
     }
@@ -143,7 +143,10 @@ pub fn train(
         println!("head `{task}` written to {}", out.display());
         println!("  examples          {} {:?}", r.examples, r.per_label);
         if r.augmented > 0 {
-            println!("  augmented         {} negated variants (training folds only)", r.augmented);
+            println!(
+                "  augmented         {} negated variants (training folds only)",
+                r.augmented
+            );
         }
         println!(
             "  {}-fold accuracy   {:.3} (macro-F1 {:.3})",
