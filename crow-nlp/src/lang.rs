@@ -130,7 +130,7 @@ fn function_word_vote(sample: &str) -> Option<&'static str> {
             (hits, *lang)
         })
         .collect();
-    scores.sort_by(|a, b| b.0.cmp(&a.0));
+    scores.sort_by_key(|s| std::cmp::Reverse(s.0));
     match (scores.first(), scores.get(1)) {
         (Some(&(best, lang)), Some(&(second, _))) if best >= 2 && best > second => Some(lang),
         _ => None,
