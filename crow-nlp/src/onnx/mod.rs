@@ -9,3 +9,4 @@ pub mod embedder;
 pub mod runtime;
 pub mod token_classifier;
 
+pub use embedder::{EmbedderOptions, OnnxEmbedder};
