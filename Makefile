@@ -12,7 +12,7 @@ NEGATION_SET := crow-nlp/tests/data/negation.jsonl
 WASM_CRATES := -p crow-core -p crow-ingest -p crow-nlp
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 
-.PHONY: demo test fmt lint unit wasm deps wasm-target python-clients build release bench clean models models-fetch
+.PHONY: demo test fmt lint unit wasm deps wasm-target python-clients build release bench bench-nlp clean models models-fetch
 
 ## Build the release binary and run CROW's main job on embedded defaults.
 demo: release
@@ -71,6 +71,10 @@ wasm:
 ## Benchmarks (not part of `make test`); results go into BENCHMARKS.md.
 bench:
 	bash scripts/bench.sh
+
+## Text intelligence: embeddings and sentiment, Rust vs Python onnxruntime, and the lexicon tier.
+bench-nlp: models
+	bash scripts/bench_nlp.sh
 
 clean:
 	rm -rf crow-data bench/out

@@ -14,8 +14,8 @@ For each batch size: load, warm up on the first --warmup texts, time --passes pa
 texts, keep the fastest. Prints one JSON line per batch size:
 {"impl":"python","batch":N,"texts_per_s":..,"peak_rss_mb":..}  (peak RSS: VmHWM of this process).
 
-Hook for more pipelines: --mode embed only for now; a "sentiment" mode (embedding + linear head)
-is added in Pipeline.pass, mirroring the Rust example's Mode.
+--mode sentiment adds the sentiment head on top (the lexicon features from the Python
+vaderSentiment package), mirroring the Rust example's Mode::Sentiment.
 """
 
 import argparse
@@ -123,15 +123,50 @@ class Embedder:
         return list(v)
 
 
+class SentimentHead:
+    """The model tier's sentiment as crow-nlp computes it: the embedding, VADER's compound / pos / neg
+    and negation flag (the Python vaderSentiment package, as unpacked by `make models`), a softmax
+    regression with a temperature, score = P(positive) - P(negative)."""
+
+    def __init__(self, models):
+        sys.path.insert(0, os.path.join(models, ".download", "vader"))
+        from vaderSentiment import vaderSentiment as vs  # noqa: E402
+
+        self.vs = vs
+        self.vader = vs.SentimentIntensityAnalyzer()
+        head = json.load(open(os.path.join(models, "heads", "sentiment.json")))
+        self.w = np.asarray(head["weights"], dtype=np.float32)
+        self.b = np.asarray(head["bias"], dtype=np.float32)
+        self.t = float(head["temperature"])
+        self.lexicon = head["features"] == "embedding_lexicon"
+        self.pos, self.neg = head["labels"].index("positive"), head["labels"].index("negative")
+
+    def scores(self, texts, vectors):
+        x = np.asarray(vectors, dtype=np.float32)
+        if self.lexicon:
+            extra = []
+            for t in texts:
+                s = self.vader.polarity_scores(t)
+                negated = 1.0 if self.vs.negated(t.lower().split()) else 0.0
+                extra.append([s["compound"], s["pos"], s["neg"], negated, negated * s["compound"]])
+            x = np.concatenate([x, np.asarray(extra, dtype=np.float32)], axis=1)
+        logits = (x @ self.w.T + self.b) / self.t
+        logits -= logits.max(axis=1, keepdims=True)
+        p = np.exp(logits)
+        p /= p.sum(axis=1, keepdims=True)
+        return p[:, self.pos] - p[:, self.neg]
+
+
 class Pipeline:
-    def __init__(self, embedder, mode):
+    def __init__(self, embedder, mode, models):
         self.embedder, self.mode = embedder, mode
+        self.head = SentimentHead(models) if mode == "sentiment" else None
 
     def pass_(self, texts):
+        vectors = self.embedder.embed(texts)
         if self.mode == "embed":
-            vectors = self.embedder.embed(texts)
             return float(sum(v[0] for v in vectors))
-        raise ValueError(f"unknown mode {self.mode}")
+        return float(self.head.scores(texts, vectors).sum())
 
 
 def main():
@@ -144,7 +179,7 @@ def main():
     p.add_argument("--passes", type=int, default=3)
     p.add_argument("--warmup", type=int, default=256)
     p.add_argument("--max-tokens", type=int, default=256)
-    p.add_argument("--mode", default="embed", choices=["embed"])
+    p.add_argument("--mode", default="embed", choices=["embed", "sentiment"])
     a = p.parse_args()
     data = a.data or os.path.join(a.models, "data", "uci.jsonl")
     with open(data) as f:
@@ -157,7 +192,7 @@ def main():
     )
     for batch in batches:
         emb = Embedder(os.path.join(a.models, "all-MiniLM-L6-v2"), a.threads, batch, a.max_tokens)
-        pipeline = Pipeline(emb, a.mode)
+        pipeline = Pipeline(emb, a.mode, a.models)
         pipeline.pass_(texts[: a.warmup])
         best = float("inf")
         for _ in range(max(a.passes, 1)):
@@ -166,6 +201,7 @@ def main():
             best = min(best, time.perf_counter() - start)
         line = {
             "impl": "python",
+            "mode": a.mode,
             "batch": batch,
             "texts_per_s": round(len(texts) / best, 1),
             "peak_rss_mb": round(peak_rss_mb(), 1),

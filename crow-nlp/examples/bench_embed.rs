@@ -5,7 +5,7 @@
 //! ```text
 //! cargo run --release -p crow-nlp --features onnx --example bench_embed -- \
 //!     [--models DIR] [--data FILE] [--batch 1,8,32] [--threads 2] [--passes 3] \
-//!     [--warmup 256] [--max-tokens 256] [--mode embed]
+//!     [--warmup 256] [--max-tokens 256] [--mode embed|sentiment] [--sessions 1]
 //! ```
 //!
 //! For each batch size: load the model, warm up on the first `--warmup` texts, then time
@@ -19,50 +19,57 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
-use crow_nlp::config::{EMBEDDER_DIR, ORT_LIBRARY};
+use crow_nlp::config::{EMBEDDER_DIR, ORT_LIBRARY, SENTIMENT_HEAD};
+use crow_nlp::head::Head;
 use crow_nlp::onnx::{EmbedderOptions, OnnxEmbedder};
 
 /// What one timed pass does over the texts.
-///
-/// Hook for more pipelines on the same embeddings: a `Sentiment { head: PathBuf }` mode (embed,
-/// then the linear head of `crow_nlp::head`) is added here, parsed in [`Mode::parse`] and run in
-/// [`Pipeline::pass`]; `bench/nlp_python.py` gets the same `--mode`.
 #[derive(Debug, Clone, PartialEq)]
 enum Mode {
     /// Sentence embeddings only.
     Embed,
+    /// The model tier's sentiment: embeddings, the lexicon features, the trained head
+    /// (`models/heads/sentiment.json`).
+    Sentiment,
 }
 
 impl Mode {
     fn parse(s: &str) -> Result<Mode, String> {
         match s {
             "embed" => Ok(Mode::Embed),
-            "sentiment" => Err("mode `sentiment` needs the linear head (crow_nlp::head), not available yet".into()),
-            other => Err(format!("unknown mode `{other}` (expected: embed)")),
+            "sentiment" => Ok(Mode::Sentiment),
+            other => Err(format!("unknown mode `{other}` (expected: embed, sentiment)")),
         }
     }
 
     fn name(&self) -> &'static str {
         match self {
             Mode::Embed => "embed",
+            Mode::Sentiment => "sentiment",
         }
     }
 }
 
-/// The model (and, later, heads) a pass runs.
+/// The model and head a pass runs.
 #[derive(Debug)]
 struct Pipeline {
     embedder: OnnxEmbedder,
-    mode: Mode,
+    head: Option<Head>,
 }
 
 impl Pipeline {
     /// One pass over `texts`; returns a checksum so no work can be optimized away.
     fn pass(&self, texts: &[&str]) -> crow_nlp::Result<f64> {
-        match self.mode {
-            Mode::Embed => {
-                let vectors = self.embedder.embed(texts)?;
-                Ok(vectors.iter().map(|v| f64::from(v[0])).sum())
+        let vectors = self.embedder.embed(texts)?;
+        match &self.head {
+            None => Ok(vectors.iter().map(|v| f64::from(v[0])).sum()),
+            Some(head) => {
+                let mut sum = 0.0;
+                for (v, t) in vectors.iter().zip(texts) {
+                    let p = head.predict_text(v, t)?;
+                    sum += f64::from(head.sentiment(&p).map_or(0.0, |s| s.score));
+                }
+                Ok(sum)
             }
         }
     }
@@ -74,6 +81,7 @@ struct Args {
     data: Option<PathBuf>,
     batches: Vec<usize>,
     threads: usize,
+    sessions: usize,
     passes: usize,
     warmup: usize,
     max_tokens: usize,
@@ -90,6 +98,7 @@ fn parse_args() -> Result<Args, String> {
         data: None,
         batches: vec![1, 8, 32],
         threads: 2,
+        sessions: 1,
         passes: 3,
         warmup: 256,
         max_tokens: 256,
@@ -107,6 +116,7 @@ fn parse_args() -> Result<Args, String> {
             "--data" => args.data = Some(PathBuf::from(value)),
             "--batch" => args.batches = value.split(',').map(number).collect::<Result<_, _>>()?,
             "--threads" => args.threads = number(&value)?,
+            "--sessions" => args.sessions = number(&value)?,
             "--passes" => args.passes = number(&value)?.max(1),
             "--warmup" => args.warmup = number(&value)?,
             "--max-tokens" => args.max_tokens = number(&value)?,
@@ -162,16 +172,18 @@ fn run(args: &Args) -> Result<(), String> {
     );
     for &batch in &args.batches {
         let options = EmbedderOptions {
+            sessions: args.sessions,
             intra_threads: args.threads,
             batch_size: batch,
             max_tokens: args.max_tokens,
         };
         let embedder = OnnxEmbedder::load(&args.models.join(ORT_LIBRARY), &args.models.join(EMBEDDER_DIR), options)
             .map_err(|e| e.to_string())?;
-        let pipeline = Pipeline {
-            embedder,
-            mode: args.mode.clone(),
+        let head = match args.mode {
+            Mode::Embed => None,
+            Mode::Sentiment => Some(Head::load(&args.models.join(SENTIMENT_HEAD)).map_err(|e| e.to_string())?),
         };
+        let pipeline = Pipeline { embedder, head };
         black_box(pipeline.pass(warmup).map_err(|e| e.to_string())?);
         let mut best = f64::INFINITY;
         for _ in 0..args.passes {
@@ -180,7 +192,8 @@ fn run(args: &Args) -> Result<(), String> {
             best = best.min(start.elapsed().as_secs_f64());
         }
         let line = serde_json::json!({
-            "impl": "rust",
+            "impl": if args.sessions == 1 { "rust" } else { "rust-parallel" },
+            "mode": args.mode.name(),
             "batch": batch,
             "texts_per_s": (refs.len() as f64 / best * 10.0).round() / 10.0,
             "peak_rss_mb": (peak_rss_mb() * 10.0).round() / 10.0,
@@ -199,7 +212,7 @@ fn main() -> ExitCode {
             }
             eprintln!(
                 "usage: bench_embed [--models DIR] [--data FILE] [--batch 1,8,32] [--threads 2] [--passes 3] \
-                 [--warmup 256] [--max-tokens 256] [--mode embed]"
+                 [--warmup 256] [--max-tokens 256] [--mode embed|sentiment] [--sessions 1]"
             );
             return ExitCode::from(2);
         }

@@ -265,6 +265,7 @@ mod model {
                 &lib,
                 &dir,
                 EmbedderOptions {
+                    sessions: config.sessions,
                     intra_threads: config.intra_threads,
                     batch_size: config.batch_size.max(1),
                     max_tokens: config.max_tokens.max(8),

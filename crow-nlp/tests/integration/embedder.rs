@@ -359,3 +359,41 @@ for text in sentences:
     out.append(v[0].tolist())
 print(json.dumps(out))
 "#;
+
+#[test]
+fn parallel_sessions_give_the_same_vectors_in_the_same_order() {
+    let Some(models) = crate::support::require("all-MiniLM-L6-v2/model.onnx") else {
+        return;
+    };
+    let lib = models.join("onnxruntime/libonnxruntime.so.1.32.0");
+    let dir = models.join("all-MiniLM-L6-v2");
+    let one = OnnxEmbedder::load(
+        &lib,
+        &dir,
+        EmbedderOptions {
+            batch_size: 4,
+            ..EmbedderOptions::default()
+        },
+    )
+    .unwrap();
+    let two = OnnxEmbedder::load(
+        &lib,
+        &dir,
+        EmbedderOptions {
+            sessions: 2,
+            batch_size: 4,
+            ..EmbedderOptions::default()
+        },
+    )
+    .unwrap();
+    let texts: Vec<String> = (0..37)
+        .map(|i| format!("review number {i}: {}", "good ".repeat(i % 9)))
+        .collect();
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let (a, b) = (one.embed(&refs).unwrap(), two.embed(&refs).unwrap());
+    assert_eq!(a.len(), b.len());
+    for (x, y) in a.iter().zip(&b) {
+        let cos: f32 = x.iter().zip(y).map(|(p, q)| p * q).sum();
+        assert!(cos > 0.9999, "{cos}");
+    }
+}
