@@ -100,4 +100,4 @@ best = min(
 )
 print(f"python vaderSentiment 3.3.2: {len(texts) / best:,.0f} texts/s")
 PYEOF
-CROW_MODELS="$MODELS" taskset -c 0 cargo bench -q -p crow-nlp --bench lexicon 2>/dev/null | grep -E "thrpt|time:" || true
+CROW_MODELS="$(cd "$MODELS" && pwd)" taskset -c 0 cargo bench -q -p crow-nlp --bench lexicon 2>/dev/null | grep -E "thrpt|time:" || true

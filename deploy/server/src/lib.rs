@@ -15,6 +15,7 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod blocking;
 pub mod metrics;
 
 use std::net::SocketAddr;
@@ -34,6 +35,7 @@ use crow_store::{Durability, LocalBlobStore, SqliteStore, StoreConfig};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{Notify, watch};
 
+pub use blocking::Blocking;
 pub use metrics::Metrics;
 
 /// Errors of the server shell.
@@ -207,15 +209,9 @@ impl Backends {
             None => {}
         }
         if req.path.trim_end_matches('/') == crow_ingest::api::ANALYZE_ROUTE {
-            let embedder = self.analyzer.embedder();
-            let resp = crow_ingest::api::analyze(
-                self.store(),
-                &self.analyzer,
-                embedder.as_ref().map(|e| e as &dyn Embedder),
-                self.analyzer.tier(),
-                req,
-            )
-            .await;
+            let text = Blocking(&self.analyzer);
+            let embedder = self.analyzer.embedding_dim().map(|_| &text as &dyn Embedder);
+            let resp = crow_ingest::api::analyze(self.store(), &text, embedder, self.analyzer.tier(), req).await;
             return (resp, "api");
         }
         match (req.method.as_str(), req.path.as_str()) {
@@ -255,11 +251,11 @@ impl Backends {
         let mut handled = 0;
         for queue in [queues::INTERACTION, queues::PROCESSING] {
             let jitter = rand::random::<f64>();
-            let embedder = self.analyzer.embedder();
+            let text = Blocking(&self.analyzer);
             let ports = WithText {
                 ports: PortRefs::shared(self.store(), &self.blobs),
-                analyzer: &self.analyzer,
-                embedder: embedder.as_ref().map(|e| e as &dyn Embedder),
+                analyzer: &text,
+                embedder: self.analyzer.embedding_dim().map(|_| &text as &dyn Embedder),
             };
             match crow_ingest::workflows::trigger::run_once(&ports, queue, max, now_millis(), jitter).await {
                 Ok(report) => {
