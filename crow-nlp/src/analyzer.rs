@@ -180,17 +180,7 @@ impl Analyzer {
     }
 }
 
-/// `text` cut to at most `max` bytes at a character boundary.
-fn cut(text: &str, max: usize) -> &str {
-    if text.len() <= max {
-        return text;
-    }
-    let mut end = max;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    &text[..end]
-}
+use crate::prefix as cut;
 
 fn backend(e: crow_core::Error) -> crate::NlpError {
     crate::NlpError::Runtime(format!("reading the catalog: {e}"))

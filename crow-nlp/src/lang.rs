@@ -137,17 +137,7 @@ fn function_word_vote(sample: &str) -> Option<&'static str> {
     }
 }
 
-/// The first `max` bytes of `s`, cut back to a `char` boundary.
-fn head(s: &str, max: usize) -> &str {
-    if s.len() <= max {
-        return s;
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    &s[..end]
-}
+use crate::prefix as head;
 
 /// ISO 639-1 code of a whatlang language (None for a language without one; whatlang 0.18 has
 /// none such, the match is exhaustive so a new version's languages must be mapped here).

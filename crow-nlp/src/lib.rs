@@ -38,3 +38,15 @@ pub mod onnx;
 pub use analyzer::Analyzer;
 pub use config::NlpConfig;
 pub use error::{NlpError, Result};
+
+/// The first `max` bytes of `s`, cut back to a `char` boundary.
+pub(crate) fn prefix(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}

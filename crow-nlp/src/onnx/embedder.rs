@@ -24,7 +24,7 @@ use tokenizers::{Encoding, PostProcessor, Tokenizer};
 
 use crate::config::NlpConfig;
 use crate::error::{NlpError, Result};
-use crate::onnx::runtime;
+use crate::onnx::{InputKind, model_inputs, runtime};
 
 /// A text is cut to its first `max_tokens * BYTES_PER_TOKEN` bytes before tokenizing, bounding the
 /// cost of huge inputs. English averages 4–6 bytes per word piece, so the cut only ever drops text
@@ -82,14 +82,6 @@ impl From<&NlpConfig> for EmbedderOptions {
             max_tokens: config.max_tokens,
         }
     }
-}
-
-/// Which of the model's inputs a tensor feeds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum InputKind {
-    Ids,
-    Mask,
-    TypeIds,
 }
 
 /// The session and the input buffers it is fed from, reused across batches.
@@ -215,30 +207,7 @@ impl OnnxEmbedder {
             reason,
         };
 
-        let mut inputs = Vec::new();
-        for input in session.inputs() {
-            let kind = match input.name() {
-                "input_ids" => InputKind::Ids,
-                "attention_mask" => InputKind::Mask,
-                "token_type_ids" => InputKind::TypeIds,
-                other => {
-                    return Err(model_error(format!(
-                        "unsupported input `{other}` (expected input_ids, attention_mask, token_type_ids)"
-                    )));
-                }
-            };
-            if input.dtype().tensor_type() != Some(TensorElementType::Int64) {
-                return Err(model_error(format!(
-                    "input `{}` is {}, expected an int64 tensor",
-                    input.name(),
-                    input.dtype()
-                )));
-            }
-            inputs.push((input.name().to_owned(), kind));
-        }
-        if !inputs.iter().any(|(_, kind)| *kind == InputKind::Ids) {
-            return Err(model_error("the model has no `input_ids` input".into()));
-        }
+        let inputs = model_inputs(&session, &model_path, "an embedding model")?;
 
         let outlet = session
             .outputs()

@@ -70,6 +70,7 @@ use ort::value::{Tensor, TensorElementType, ValueType};
 use tokenizers::{Encoding, PostProcessor, Tokenizer, TruncationDirection};
 
 use crate::error::{NlpError, Result};
+use crate::onnx::{InputKind, model_inputs};
 
 /// The maximum tokens per window when `config.json` has no `max_position_embeddings`.
 pub const DEFAULT_MAX_LENGTH: usize = 512;
@@ -86,7 +87,7 @@ pub struct TokenClassifier {
     tokenizer: Tokenizer,
     labels: Vec<String>,
     tags: Vec<Tag>,
-    feeds: Vec<(String, Feed)>,
+    feeds: Vec<(String, InputKind)>,
     output: String,
     pad_id: u32,
     max_length: usize,
@@ -113,14 +114,6 @@ impl fmt::Debug for TokenClassifier {
             .field("batch_size", &self.batch_size)
             .finish_non_exhaustive()
     }
-}
-
-/// What the runner feeds a model input.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Feed {
-    Ids,
-    Mask,
-    Types,
 }
 
 impl TokenClassifier {
@@ -195,31 +188,7 @@ impl TokenClassifier {
             path: model_path.clone(),
             reason,
         };
-
-        let mut feeds = Vec::new();
-        for input in session.inputs() {
-            let feed = match input.name() {
-                "input_ids" => Feed::Ids,
-                "attention_mask" => Feed::Mask,
-                "token_type_ids" => Feed::Types,
-                other => {
-                    return Err(model_error(format!(
-                        "unsupported input `{other}` (a token classifier takes input_ids, attention_mask and token_type_ids)"
-                    )));
-                }
-            };
-            if input.dtype().tensor_type() != Some(TensorElementType::Int64) {
-                return Err(model_error(format!(
-                    "input `{}` is {}, expected an int64 tensor",
-                    input.name(),
-                    input.dtype()
-                )));
-            }
-            feeds.push((input.name().to_string(), feed));
-        }
-        if !feeds.iter().any(|(_, f)| *f == Feed::Ids) {
-            return Err(model_error("the model has no `input_ids` input".into()));
-        }
+        let feeds = model_inputs(&session, &model_path, "a token classifier")?;
 
         let outputs = session.outputs();
         let output = outputs
@@ -361,12 +330,12 @@ impl TokenClassifier {
             for (row, (_, w)) in windows.iter().enumerate() {
                 let out = &mut data[row * seq..(row + 1) * seq];
                 match feed {
-                    Feed::Ids => {
+                    InputKind::Ids => {
                         out.fill(i64::from(self.pad_id));
                         copy_widened(w.get_ids(), out);
                     }
-                    Feed::Mask => copy_widened(w.get_attention_mask(), out),
-                    Feed::Types => copy_widened(w.get_type_ids(), out),
+                    InputKind::Mask => copy_widened(w.get_attention_mask(), out),
+                    InputKind::TypeIds => copy_widened(w.get_type_ids(), out),
                 }
             }
             let tensor = Tensor::from_array(([batch, seq], data))
