@@ -363,6 +363,7 @@ async fn analyze_inner<S: AccountStore>(
         .map(|(i, analysis)| AnalysisLine {
             analysis,
             embedding: embeddings.as_ref().map(|e| e[i].as_slice()),
+            heads: None,
         })
         .collect();
     Ok(HttpResponse::json(200, &json!({"tier": tier, "data": data})))
@@ -378,4 +379,7 @@ pub struct AnalysisLine<'a> {
     /// The sentence embedding.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub embedding: Option<&'a [f32]>,
+    /// Verdicts of user-trained heads, by task (`crow analyze --head`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub heads: Option<Value>,
 }

@@ -821,6 +821,44 @@ pub fn negation_variant(text: &str, label: &str) -> Option<(String, &'static str
     None
 }
 
+/// A head's verdict on one text.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Verdict {
+    /// The most probable label.
+    pub label: String,
+    /// Its calibrated probability.
+    pub confidence: f32,
+}
+
+/// Applies trained heads to texts and their embeddings: for each text, each head's task and its
+/// verdict (`{"intent": {"label": "refund", "confidence": 0.93}}`).
+///
+/// Errors when an embedding does not fit a head (a head trained with another embedding model).
+pub fn classify(heads: &[Head], texts: &[&str], embeddings: &[Vec<f32>]) -> Result<Vec<BTreeMap<String, Verdict>>> {
+    if texts.len() != embeddings.len() {
+        return Err(NlpError::InvalidInput("one embedding per text is needed".into()));
+    }
+    texts
+        .iter()
+        .zip(embeddings)
+        .map(|(text, e)| {
+            heads
+                .iter()
+                .map(|h| {
+                    let p = h.predict_text(e, text)?;
+                    Ok((
+                        h.task.clone(),
+                        Verdict {
+                            confidence: p.confidence(),
+                            label: p.label,
+                        },
+                    ))
+                })
+                .collect()
+        })
+        .collect()
+}
+
 /// One labelled text of a training file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LabeledText {

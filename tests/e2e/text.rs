@@ -340,6 +340,20 @@ fn crow_train_writes_a_head_and_names_bad_lines() {
         let head: Value = serde_json::from_slice(&std::fs::read(&out_path).unwrap()).unwrap();
         assert_eq!(head["labels"], json!(["refund", "shipping", "sizing"]));
         assert_eq!(head["weights"][0].as_array().unwrap().len(), 384);
+        // The head classifies new texts.
+        let out = crow(
+            dir.path(),
+            &[
+                "analyze",
+                "--head",
+                out_path.to_str().unwrap(),
+                "I would like a refund for my order",
+            ],
+        );
+        let v: Value = serde_json::from_str(out.trim()).unwrap();
+        assert_eq!(v["heads"]["intent"]["label"], "refund", "{v}");
+        assert!(v["heads"]["intent"]["confidence"].as_f64().unwrap() > 0.34);
+        assert!(v.get("embedding").is_none());
     }
     std::fs::write(&data, format!("{lines}{{\"text\": \"no label\"}}\n")).unwrap();
     let out = crow_output(dir.path(), &args, 60);

@@ -126,6 +126,10 @@ enum Command {
         /// Also print each text's sentence embedding (needs the embedding model).
         #[arg(long)]
         embed: bool,
+        /// Also apply a head trained with `crow train` (repeatable): prints
+        /// "heads": {TASK: {"label", "confidence"}}.
+        #[arg(long = "head")]
+        heads: Vec<PathBuf>,
         /// Match this org's catalog (from --data).
         #[arg(long)]
         org: Option<String>,
@@ -404,9 +408,21 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Analyze {
             texts,
             embed,
+            heads,
             org,
             lexicon,
-        } => nlp::analyze(&cli.data, cli.models.as_deref(), texts, embed, org.as_deref(), lexicon).await?,
+        } => {
+            nlp::analyze(
+                &cli.data,
+                cli.models.as_deref(),
+                texts,
+                embed,
+                &heads,
+                org.as_deref(),
+                lexicon,
+            )
+            .await?
+        }
         Command::Train {
             task,
             data,

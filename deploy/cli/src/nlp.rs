@@ -23,6 +23,7 @@ pub async fn analyze(
     models: Option<&Path>,
     texts: Vec<String>,
     embed: bool,
+    head_files: &[PathBuf],
     org: Option<&str>,
     lexicon: bool,
 ) -> Result<()> {
@@ -34,12 +35,17 @@ pub async fn analyze(
     if let Some(reason) = &fallback {
         eprintln!("crow analyze: using the lexicon tier ({reason})");
     }
-    if embed && analyzer.embedding_dim().is_none() {
+    let needs_model = embed || !head_files.is_empty();
+    if needs_model && analyzer.embedding_dim().is_none() {
         match fallback {
-            Some(reason) => bail!("--embed needs the embedding model: {reason}"),
-            None => bail!("--embed needs the embedding model; drop --lexicon"),
+            Some(reason) => bail!("--embed and --head need the embedding model: {reason}"),
+            None => bail!("--embed and --head need the embedding model; drop --lexicon"),
         }
     }
+    let heads = head_files
+        .iter()
+        .map(|p| head::Head::load(p))
+        .collect::<Result<Vec<_>, _>>()?;
     if let Some(org) = org {
         let b = backends(data_dir)?;
         require_org(&b, org).await?;
@@ -57,16 +63,21 @@ pub async fn analyze(
     let mut out = std::io::stdout().lock();
     for chunk in texts.chunks(64) {
         let analyses = analyzer.analyze(org.unwrap_or(""), chunk).await?;
-        let embeddings = if embed {
-            let refs: Vec<&str> = chunk.iter().map(String::as_str).collect();
+        let refs: Vec<&str> = chunk.iter().map(String::as_str).collect();
+        let embeddings = if needs_model {
             analyzer.embed_texts(&refs).transpose()?
         } else {
             None
         };
+        let verdicts = match &embeddings {
+            Some(e) if !heads.is_empty() => Some(head::classify(&heads, &refs, e)?),
+            _ => None,
+        };
         for (i, analysis) in analyses.iter().enumerate() {
             let line = crow_ingest::api::AnalysisLine {
                 analysis,
-                embedding: embeddings.as_ref().map(|e| e[i].as_slice()),
+                embedding: embeddings.as_ref().filter(|_| embed).map(|e| e[i].as_slice()),
+                heads: verdicts.as_ref().map(|v| json!(v[i])),
             };
             serde_json::to_writer(&mut out, &line)?;
             std::io::Write::write_all(&mut out, b"\n")?;
