@@ -152,8 +152,11 @@ impl Backends {
         .map_err(store_err)?;
         let blobs = LocalBlobStore::new(&config.data_dir.join("objects")).map_err(store_err)?;
         let (analyzer, fallback) = Analyzer::from_config(&config.nlp);
-        if let Some(reason) = fallback {
-            tracing::warn!(%reason, "text analysis runs the lexicon tier: the model tier could not load");
+        match fallback {
+            Some(reason) => {
+                tracing::warn!(%reason, "text analysis runs the lexicon tier: the model tier could not load")
+            }
+            None => tracing::info!(tier = analyzer.tier(), "text analysis ready"),
         }
         let analyzer = analyzer.with_catalog(Arc::new(store.clone()));
         Ok(Backends {
