@@ -99,18 +99,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .report
             .clone()
             .unwrap_or_else(|| unreachable!("train always reports"));
-        let neg_right = negation
-            .iter()
-            .zip(&neg_vectors)
-            .filter(|(row, v)| head.predict(&features.build(v, &row.text)).label == row.label)
-            .count();
+        let neg_accuracy = head::accuracy_on(&head, &negation, &neg_vectors)?;
         println!(
             "| {name} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} |",
             r.cv_accuracy,
             r.leave_one_group_out.get("amazon").copied().unwrap_or(0.0),
             r.leave_one_group_out.get("imdb").copied().unwrap_or(0.0),
             r.leave_one_group_out.get("yelp").copied().unwrap_or(0.0),
-            neg_right as f32 / negation.len() as f32
+            neg_accuracy
         );
         eprintln!(
             "{name}: temperature {:.2}, ECE {:.3} -> {:.3}, neutral band {:.1} % (accuracy outside {:.3}, inside {:.3})",

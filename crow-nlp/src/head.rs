@@ -859,6 +859,20 @@ pub fn classify(heads: &[Head], texts: &[&str], embeddings: &[Vec<f32>]) -> Resu
         .collect()
 }
 
+/// The head's accuracy on labelled texts and their embeddings: the share whose most probable
+/// label is the text's label. (A sentiment head's neutral band is not applied: the question is
+/// whether it leans the right way.)
+pub fn accuracy_on(head: &Head, rows: &[LabeledText], embeddings: &[Vec<f32>]) -> Result<f32> {
+    if rows.len() != embeddings.len() {
+        return Err(NlpError::InvalidInput("one embedding per text is needed".into()));
+    }
+    let mut right = 0;
+    for (row, e) in rows.iter().zip(embeddings) {
+        right += usize::from(head.predict_text(e, &row.text)?.label == row.label);
+    }
+    Ok(right as f32 / rows.len().max(1) as f32)
+}
+
 /// One labelled text of a training file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LabeledText {

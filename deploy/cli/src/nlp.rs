@@ -124,21 +124,11 @@ pub fn train(
     let mut eval_results = Vec::new();
     for (path, rows) in &evals {
         let texts: Vec<&str> = rows.iter().map(|r| r.text.as_str()).collect();
-        let vectors = embedder.embed(&texts)?;
-        let mut right = 0;
-        for (r, v) in rows.iter().zip(&vectors) {
-            let p = head.predict_text(v, &r.text)?;
-            let label = match head.sentiment(&p) {
-                Some(s) if r.label != "neutral" && s.label == "neutral" => p.label.clone(),
-                Some(s) => s.label,
-                None => p.label.clone(),
-            };
-            right += usize::from(label == r.label);
-        }
+        let accuracy = head::accuracy_on(&head, rows, &embedder.embed(&texts)?)?;
         eval_results.push(json!({
             "file": path.display().to_string(),
             "examples": rows.len(),
-            "accuracy": right as f64 / rows.len().max(1) as f64,
+            "accuracy": (f64::from(accuracy) * 1000.0).round() / 1000.0,
         }));
     }
     head.save(out)?;
