@@ -60,6 +60,8 @@ fmt:
 
 lint:
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	# crow-nlp without ONNX (the lexicon tier alone, as the Worker builds it), tests included.
+	$(CARGO) clippy -p crow-nlp --all-targets -- -D warnings
 
 unit:
 	CROW_TEST_PYTHON=$(abspath $(VENV))/bin/python CROW_MODELS=$(abspath $(MODELS)) CROW_REQUIRE_MODELS=1 \

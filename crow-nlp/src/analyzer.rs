@@ -196,6 +196,69 @@ impl TextAnalyzer for Analyzer {
     }
 }
 
+/// Sentiment counts and the most mentioned entities of a set of analyses (a report's
+/// "what customers said" section).
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct TextSummary {
+    /// Analyses summarized.
+    pub texts: usize,
+    /// The tier of the last sentiment seen (`model` or `lexicon`).
+    pub tier: Option<String>,
+    /// Texts labelled positive.
+    pub positive: usize,
+    /// Texts labelled neutral (or without sentiment).
+    pub neutral: usize,
+    /// Texts labelled negative.
+    pub negative: usize,
+    /// `(kind, text, mentions)`, most mentioned first, ties by text.
+    pub top_entities: Vec<(String, String, usize)>,
+}
+
+/// Summarizes analyses: sentiment counts and the `top` most mentioned entities of the given
+/// kinds (all kinds when `kinds` is empty; PII entities never, their text is not kept).
+///
+/// ```
+/// use crow_nlp::Analyzer;
+/// use crow_nlp::analyzer::summarize;
+/// use crow_nlp::entities::Gazetteer;
+///
+/// let out = Analyzer::lexicon().analyze_texts(&Gazetteer::default(), &["Great #deal", "awful #deal"]).unwrap();
+/// let s = summarize(&out, &["hashtag"], 5);
+/// assert_eq!((s.texts, s.positive, s.negative), (2, 1, 1));
+/// assert_eq!(s.top_entities, [("hashtag".to_string(), "#deal".to_string(), 2)]);
+/// ```
+pub fn summarize<'a>(analyses: impl IntoIterator<Item = &'a TextAnalysis>, kinds: &[&str], top: usize) -> TextSummary {
+    let mut summary = TextSummary::default();
+    let mut counts: HashMap<(&'a str, &'a str), usize> = HashMap::new();
+    for a in analyses {
+        summary.texts += 1;
+        match a.sentiment.as_ref() {
+            Some(s) => {
+                summary.tier = Some(s.tier.clone());
+                match s.label.as_str() {
+                    "positive" => summary.positive += 1,
+                    "negative" => summary.negative += 1,
+                    _ => summary.neutral += 1,
+                }
+            }
+            None => summary.neutral += 1,
+        }
+        for e in a.entities.iter().filter(|e| !e.pii) {
+            if kinds.is_empty() || kinds.contains(&e.kind.as_str()) {
+                *counts.entry((e.kind.as_str(), e.text.as_str())).or_default() += 1;
+            }
+        }
+    }
+    let mut entities: Vec<(String, String, usize)> = counts
+        .into_iter()
+        .map(|((k, t), n)| (k.to_owned(), t.to_owned(), n))
+        .collect();
+    entities.sort_by(|a, b| b.2.cmp(&a.2).then_with(|| a.1.cmp(&b.1)));
+    entities.truncate(top);
+    summary.top_entities = entities;
+    summary
+}
+
 /// A small cache of recent embeddings, so analyzing and then embedding the same texts (as the
 /// `process-interaction` workflow does) runs the model once.
 #[derive(Debug, Default)]
@@ -231,7 +294,7 @@ impl EmbeddingCache {
 mod model {
     use std::sync::{Arc, Mutex};
 
-    use crow_core::ports::{Embedder, Entity, Sentiment};
+    use crow_core::ports::{Entity, Sentiment};
 
     use super::{Analyzer, EmbeddingCache};
     use crate::config::NlpConfig;
@@ -373,45 +436,8 @@ mod model {
         pub fn sentiment_head(&self) -> Option<&Head> {
             self.model.as_ref().map(|m| &m.head)
         }
-
-        /// An [`Embedder`] port over the model tier (sharing its cache), when it runs.
-        pub fn embedder(&self) -> Option<AnalyzerEmbedder<'_>> {
-            self.model.as_ref().map(|m| AnalyzerEmbedder { tier: m })
-        }
-    }
-
-    /// The model tier's embedder as an [`Embedder`] port; see [`Analyzer::embedder`].
-    pub struct AnalyzerEmbedder<'a> {
-        tier: &'a ModelTier,
-    }
-
-    impl std::fmt::Debug for AnalyzerEmbedder<'_> {
-        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            f.debug_struct("AnalyzerEmbedder")
-                .field("dim", &self.tier.embedder.dim())
-                .finish()
-        }
-    }
-
-    #[async_trait::async_trait]
-    impl Embedder for AnalyzerEmbedder<'_> {
-        fn dim(&self) -> usize {
-            self.tier.embedder.dim()
-        }
-        async fn embed(&self, texts: &[String]) -> crow_core::Result<Vec<Vec<f32>>> {
-            let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-            Ok(self
-                .tier
-                .embed(&refs)?
-                .into_iter()
-                .map(|v| v.as_ref().clone())
-                .collect())
-        }
     }
 }
-
-#[cfg(feature = "onnx")]
-pub use model::AnalyzerEmbedder;
 
 #[cfg(test)]
 mod tests {

@@ -1,6 +1,6 @@
 //! Where the models are, and how to run them.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
@@ -92,16 +92,6 @@ impl NlpConfig {
             .clone()
             .unwrap_or_else(|| self.models_dir.join(SENTIMENT_HEAD))
     }
-
-    /// True when the files of the model tier (runtime, embedder, head) are all present.
-    pub fn model_tier_present(&self) -> bool {
-        self.onnxruntime_path().is_file() && is_model_dir(&self.embedder_path()) && self.sentiment_head_path().is_file()
-    }
-}
-
-/// True when `dir` holds `model.onnx` and `tokenizer.json`.
-pub fn is_model_dir(dir: &Path) -> bool {
-    dir.join("model.onnx").is_file() && dir.join("tokenizer.json").is_file()
 }
 
 #[cfg(test)]

@@ -986,6 +986,11 @@ mod tests {
         (x, y)
     }
 
+    /// A head on the bare inputs with the default settings.
+    fn fit(task: &str, labels: &[String], x: &[Vec<f32>], y: &[usize]) -> Head {
+        train(task, labels, Features::Embedding, x, y, None, &TrainConfig::default()).unwrap()
+    }
+
     fn labels(names: &[&str]) -> Vec<String> {
         names.iter().map(|s| s.to_string()).collect()
     }
@@ -993,16 +998,7 @@ mod tests {
     #[test]
     fn learns_three_separable_classes_and_reports_held_out_accuracy() {
         let (x, y) = blobs(300, 1);
-        let head = train(
-            "t",
-            &labels(&["a", "b", "c"]),
-            Features::Embedding,
-            &x,
-            &y,
-            None,
-            &TrainConfig::default(),
-        )
-        .unwrap();
+        let head = fit("t", &labels(&["a", "b", "c"]), &x, &y);
         let r = head.report.as_ref().unwrap();
         assert!(r.cv_accuracy > 0.97, "{r:?}");
         assert!(r.cv_macro_f1 > 0.97, "{r:?}");
@@ -1017,8 +1013,8 @@ mod tests {
     fn training_is_deterministic_and_round_trips_through_json() {
         let (x, y) = blobs(90, 2);
         let l = labels(&["a", "b", "c"]);
-        let a = train("t", &l, Features::Embedding, &x, &y, None, &TrainConfig::default()).unwrap();
-        let b = train("t", &l, Features::Embedding, &x, &y, None, &TrainConfig::default()).unwrap();
+        let a = fit("t", &l, &x, &y);
+        let b = fit("t", &l, &x, &y);
         assert_eq!(a, b);
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("heads/t.json");
@@ -1033,16 +1029,7 @@ mod tests {
             .map(|i| vec![if i % 20 == 0 { 1.0 } else { -1.0 } + (i % 7) as f32 * 0.01])
             .collect();
         let y: Vec<usize> = (0..200).map(|i| usize::from(i % 20 == 0)).collect();
-        let head = train(
-            "t",
-            &labels(&["common", "rare"]),
-            Features::Embedding,
-            &x,
-            &y,
-            None,
-            &TrainConfig::default(),
-        )
-        .unwrap();
+        let head = fit("t", &labels(&["common", "rare"]), &x, &y);
         assert_eq!(head.predict(&[1.0]).label, "rare");
         assert_eq!(head.report.unwrap().per_label["rare"], 10);
     }
@@ -1111,16 +1098,7 @@ mod tests {
                 }
             })
             .collect();
-        let head = train(
-            "sentiment",
-            &labels(&["negative", "positive"]),
-            Features::Embedding,
-            &x,
-            &y,
-            None,
-            &TrainConfig::default(),
-        )
-        .unwrap();
+        let head = fit("sentiment", &labels(&["negative", "positive"]), &x, &y);
         let s = |v: f32| head.sentiment(&head.predict(&[v])).unwrap();
         assert_eq!(s(1.0).label, "positive");
         assert_eq!(s(-1.0).label, "negative");

@@ -1,17 +1,21 @@
 //! The Analyzer: both tiers, the catalog gazetteer through the CatalogStore port, missing models.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use crow_core::model::{CatalogTerm, Product};
 use crow_core::ports::{CatalogStore, TextAnalyzer};
 use crow_core::testing::MemoryStore;
-use crow_nlp::head::read_labeled;
-use crow_nlp::{Analyzer, NlpConfig, NlpError};
+use crow_nlp::Analyzer;
+#[cfg(feature = "onnx")]
+use crow_nlp::{NlpConfig, NlpError};
 use futures::executor::block_on;
 
+#[cfg(feature = "onnx")]
 fn negation_set() -> Vec<crow_nlp::head::LabeledText> {
-    read_labeled(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/negation.jsonl")).unwrap()
+    crow_nlp::head::read_labeled(
+        &std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/negation.jsonl"),
+    )
+    .unwrap()
 }
 
 fn texts(v: &[&str]) -> Vec<String> {
@@ -45,6 +49,7 @@ fn the_lexicon_tier_needs_no_model_files() {
 }
 
 #[test]
+#[cfg(feature = "onnx")]
 fn missing_models_are_an_error_naming_the_path_and_the_fix() {
     let dir = tempfile::tempdir().unwrap();
     let config = NlpConfig::with_models_dir(dir.path());
@@ -137,6 +142,7 @@ fn the_catalog_gazetteer_follows_the_store() {
 }
 
 #[test]
+#[cfg(feature = "onnx")]
 fn the_model_tier_handles_negation() {
     let Some(models) = crate::support::require("heads/sentiment.json") else {
         return;

@@ -4,5 +4,6 @@
 mod analyzer;
 mod embedder;
 mod support;
+#[cfg(feature = "onnx")]
 mod token_classifier;
 mod vader;

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, Result, bail};
 use crow_core::model::{CatalogTerm, EventType, OrgCredentials, Product};
 use crow_core::ports::{BlobStore, CatalogStore, EventStore, FunnelStep, InteractionQuery, JobQueue, queues};
+use crow_nlp::analyzer::{TextSummary, summarize};
 use crow_server::{Server, ServerConfig, now_millis};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -473,12 +474,17 @@ pub async fn run(data_dir: &std::path::Path, models: Option<&std::path::Path>, a
             );
         }
         println!();
-        println!("  customer feedback ({} texts, {} tier)", feedback.texts, feedback.tier);
+        let f = &feedback.summary;
+        println!(
+            "  customer feedback ({} texts, {} tier)",
+            f.texts,
+            f.tier.as_deref().unwrap_or("no")
+        );
         println!(
             "    sentiment  {} positive, {} neutral, {} negative",
-            feedback.positive, feedback.neutral, feedback.negative
+            f.positive, f.neutral, f.negative
         );
-        let mentions: Vec<String> = feedback
+        let mentions: Vec<String> = f
             .top_entities
             .iter()
             .map(|(kind, text, n)| format!("{text} ({kind}) {n}"))
@@ -513,20 +519,14 @@ pub async fn run(data_dir: &std::path::Path, models: Option<&std::path::Path>, a
 /// What the workflows made of the simulated feedback.
 #[derive(Debug, Default, serde::Serialize)]
 struct FeedbackReport {
-    texts: usize,
-    tier: String,
-    positive: usize,
-    neutral: usize,
-    negative: usize,
-    /// (kind, text, mentions), most mentioned first.
-    top_entities: Vec<(String, String, usize)>,
+    #[serde(flatten)]
+    summary: TextSummary,
     /// A negated sentence and the label it got.
     example: Option<(String, String)>,
 }
 
 async fn feedback_report(store: &crow_store::SqliteStore, org: &str) -> Result<FeedbackReport> {
-    let mut report = FeedbackReport::default();
-    let mut counts: std::collections::HashMap<(String, String), usize> = std::collections::HashMap::new();
+    let mut events = Vec::new();
     let mut query = InteractionQuery {
         limit: 1000,
         name: Some("Feedback Submitted".into()),
@@ -534,38 +534,18 @@ async fn feedback_report(store: &crow_store::SqliteStore, org: &str) -> Result<F
     };
     loop {
         let page = store.list_interactions(org, &query).await?;
-        for e in &page.data {
-            let Some(a) = &e.analysis else { continue };
-            report.texts += 1;
-            if let Some(s) = &a.sentiment {
-                report.tier = s.tier.clone();
-                match s.label.as_str() {
-                    "positive" => report.positive += 1,
-                    "negative" => report.negative += 1,
-                    _ => report.neutral += 1,
-                }
-                let text = e.properties.get("feedback").and_then(Value::as_str).unwrap_or("");
-                if report.example.is_none() && text.contains("not bad") {
-                    report.example = Some((text.to_owned(), s.label.clone()));
-                }
-            }
-            for en in &a.entities {
-                if matches!(
-                    en.kind.as_str(),
-                    "product" | "competitor" | "brand" | "money" | "order_number" | "hashtag"
-                ) {
-                    *counts.entry((en.kind.clone(), en.text.clone())).or_default() += 1;
-                }
-            }
-        }
+        events.extend(page.data);
         match page.next_cursor {
             Some(c) => query.cursor = Some(c),
             None => break,
         }
     }
-    let mut top: Vec<(String, String, usize)> = counts.into_iter().map(|((k, t), n)| (k, t, n)).collect();
-    top.sort_by(|a, b| b.2.cmp(&a.2).then_with(|| a.1.cmp(&b.1)));
-    top.truncate(6);
-    report.top_entities = top;
-    Ok(report)
+    let kinds = ["product", "competitor", "brand", "money", "order_number", "hashtag"];
+    let summary = summarize(events.iter().filter_map(|e| e.analysis.as_ref()), &kinds, 6);
+    let example = events.iter().find_map(|e| {
+        let text = e.properties.get("feedback")?.as_str()?;
+        let label = &e.analysis.as_ref()?.sentiment.as_ref()?.label;
+        text.contains("not bad").then(|| (text.to_owned(), label.clone()))
+    });
+    Ok(FeedbackReport { summary, example })
 }
