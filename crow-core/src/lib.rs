@@ -24,5 +24,6 @@ pub mod privacy;
 pub mod testing;
 pub mod time;
 pub mod useragent;
+pub mod vector;
 
 pub use error::{Error, Result};

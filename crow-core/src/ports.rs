@@ -15,6 +15,7 @@ use serde_json::Value;
 
 use crate::Result;
 use crate::model::*;
+pub use crate::vector::{IndexInfo, MetadataFilter, VectorMatch, VectorQuery, VectorRecord};
 
 /// `Send + Sync` natively, nothing on wasm32: the bound ports put on their implementors.
 #[cfg(not(target_arch = "wasm32"))]
@@ -554,48 +555,40 @@ pub trait Embedder: MaybeSend {
     async fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>>;
 }
 
-/// A vector with its id and metadata.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct VectorRecord {
-    /// Id, unique within the index and namespace.
-    pub id: String,
-    /// Values (length = the index's dimension).
-    pub values: Vec<f32>,
-    /// JSON metadata; `org_id` is always set by the caller.
-    pub metadata: serde_json::Map<String, Value>,
-}
-
-/// A search hit.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct VectorMatch {
-    /// Id.
-    pub id: String,
-    /// Similarity (higher is closer).
-    pub score: f32,
-    /// Metadata.
-    pub metadata: serde_json::Map<String, Value>,
-}
-
-/// A vector index with Vectorize-like semantics (string ids, JSON metadata filters).
+/// A vector index with Cloudflare Vectorize's semantics (see [`crate::vector`]): string ids,
+/// JSON metadata with filters, namespaces, cosine / euclidean / dot-product.
 ///
-/// Contract: `upsert` replaces a record with the same id; `query` never returns deleted ids and
-/// only returns records whose metadata equals every `(key, value)` of `filter`.
+/// Contract:
+/// - **Org isolation is the index's job**: every call takes the org, a record is only ever seen,
+///   replaced, returned or deleted through its own org, and one org's records never crowd out
+///   another's hits (a small org in a large shared index still gets its `top_k`).
+/// - `upsert` validates every record first ([`IndexInfo::validate_record`]) and stores none on
+///   [`Error::Invalid`](crate::Error::Invalid); it replaces a record with the same
+///   `(org, namespace, id)`. Once it returns `Ok`, the records survive a crash.
+/// - `query` never returns deleted or replaced records, only records matching the namespace and
+///   the filter, best first under the metric, at most `top_k`. An approximate index may miss a
+///   true neighbour (recall < 1) but never returns a non-match.
+/// - `delete` of unknown ids is not an error; it returns how many records it removed.
 #[cfg_attr(not(target_arch = "wasm32"), async_trait::async_trait)]
 #[cfg_attr(target_arch = "wasm32", async_trait::async_trait(?Send))]
 pub trait VectorIndex: MaybeSend {
-    /// Inserts or replaces records.
-    async fn upsert(&self, records: Vec<VectorRecord>) -> Result<()>;
-    /// Deletes records by id.
-    async fn delete(&self, ids: &[String]) -> Result<()>;
-    /// Top-`k` records by similarity matching the equality filter.
-    async fn query(
-        &self,
-        vector: &[f32],
-        k: usize,
-        filter: &serde_json::Map<String, Value>,
-    ) -> Result<Vec<VectorMatch>>;
-    /// Number of live records.
-    async fn count(&self) -> Result<usize>;
+    /// Name, dimensions, metric.
+    fn info(&self) -> &IndexInfo;
+    /// Inserts or replaces records; returns how many were written.
+    async fn upsert(&self, org_id: &str, records: Vec<VectorRecord>) -> Result<usize>;
+    /// Deletes records by id (in any namespace of the org); returns how many were removed.
+    async fn delete(&self, org_id: &str, ids: &[String]) -> Result<usize>;
+    /// The org's records with these ids, in the order asked (unknown ids are skipped).
+    async fn get(&self, org_id: &str, ids: &[String]) -> Result<Vec<VectorRecord>>;
+    /// Top-`k` records of the org matching the namespace and filter.
+    async fn query(&self, org_id: &str, query: &VectorQuery) -> Result<Vec<VectorMatch>>;
+    /// Number of the org's live records.
+    async fn count(&self, org_id: &str) -> Result<usize>;
+    /// Makes everything written so far durable in the compact form (a snapshot, for the
+    /// embedded index); remote backends may do nothing.
+    async fn persist(&self) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// An RGB frame (8 bits per channel, row-major, no padding).

@@ -9,7 +9,7 @@
 //! - [`MemoryBlobStore`]: [`BlobStore`] over a sorted map.
 //! - [`FakeTextAnalyzer`]: [`TextAnalyzer`] with a tiny word list and `@handle` entities.
 //! - [`HashEmbedder`]: [`Embedder`] by hashed bag of words, L2-normalized.
-//! - [`BruteForceIndex`]: [`VectorIndex`] by exhaustive cosine similarity.
+//! - [`BruteForceIndex`]: [`VectorIndex`] by exhaustive search (the recall reference).
 //! - [`VecFrameSource`] and [`FixedFrameAnalyzer`]: [`FrameSource`] and [`FrameAnalyzer`].
 //!
 //! Everything is std only (a [`Mutex`] per struct) and deterministic, and compiles for
@@ -41,7 +41,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::{Mutex, MutexGuard};
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::keys::{self, NewOrgKeys};
 use crate::model::*;
@@ -1131,90 +1131,103 @@ impl Embedder for HashEmbedder {
 // BruteForceIndex
 // ---------------------------------------------------------------------------------------------
 
-/// [`VectorIndex`] that compares the query with every record by cosine similarity. Records and
-/// queries of the wrong length are [`Error::Invalid`] (field `values` / `vector`). Ties are
-/// broken by id, so results are deterministic.
+/// [`VectorIndex`] by exhaustive search: the reference the approximate indexes are measured
+/// against. Validates like every backend ([`IndexInfo::validate_record`]); ties are broken by id,
+/// so results are deterministic.
 #[derive(Debug)]
 pub struct BruteForceIndex {
-    dim: usize,
-    records: Mutex<BTreeMap<String, VectorRecord>>,
+    info: IndexInfo,
+    /// `(org, namespace, id)` → record (values normalized for cosine).
+    records: Mutex<BTreeMap<(String, Option<String>, String), VectorRecord>>,
 }
 
 impl BruteForceIndex {
-    /// An empty index of `dim`-dimensional vectors.
+    /// An empty cosine index of `dim`-dimensional vectors.
     pub fn new(dim: usize) -> Self {
+        Self::with_metric(dim, crate::vector::Metric::Cosine)
+    }
+
+    /// An empty index with the given metric.
+    pub fn with_metric(dim: usize, metric: crate::vector::Metric) -> Self {
         BruteForceIndex {
-            dim,
+            info: IndexInfo {
+                name: "brute-force".into(),
+                dimensions: dim,
+                metric,
+            },
             records: Mutex::new(BTreeMap::new()),
         }
     }
 }
 
-fn cosine(a: &[f32], b: &[f32]) -> f32 {
-    let dot: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
-    let na = a.iter().map(|x| x * x).sum::<f32>().sqrt();
-    let nb = b.iter().map(|x| x * x).sum::<f32>().sqrt();
-    if na == 0.0 || nb == 0.0 { 0.0 } else { dot / (na * nb) }
-}
-
 #[cfg_attr(not(target_arch = "wasm32"), async_trait::async_trait)]
 #[cfg_attr(target_arch = "wasm32", async_trait::async_trait(?Send))]
 impl VectorIndex for BruteForceIndex {
-    async fn upsert(&self, records: Vec<VectorRecord>) -> Result<()> {
-        if let Some(bad) = records.iter().find(|r| r.values.len() != self.dim) {
-            return Err(Error::invalid(
-                "values",
-                format!(
-                    "record {} has {} values, the index has {} dimensions",
-                    bad.id,
-                    bad.values.len(),
-                    self.dim
-                ),
-            ));
+    fn info(&self) -> &IndexInfo {
+        &self.info
+    }
+
+    async fn upsert(&self, org_id: &str, mut records: Vec<VectorRecord>) -> Result<usize> {
+        for (i, r) in records.iter_mut().enumerate() {
+            self.info.validate_record(i, r)?;
+            if self.info.metric == crate::vector::Metric::Cosine {
+                crate::vector::normalize(&mut r.values)?;
+            }
         }
+        let n = records.len();
         let mut map = lock(&self.records);
         for r in records {
-            map.insert(r.id.clone(), r);
+            // An id lives in one namespace of an org: a new namespace replaces the old record.
+            map.retain(|(o, _, id), _| !(o == org_id && id == &r.id));
+            map.insert((org_id.to_string(), r.namespace.clone(), r.id.clone()), r);
         }
-        Ok(())
+        Ok(n)
     }
 
-    async fn delete(&self, ids: &[String]) -> Result<()> {
+    async fn delete(&self, org_id: &str, ids: &[String]) -> Result<usize> {
         let mut map = lock(&self.records);
-        for id in ids {
-            map.remove(id);
-        }
-        Ok(())
+        let before = map.len();
+        map.retain(|(o, _, id), _| !(o == org_id && ids.contains(id)));
+        Ok(before - map.len())
     }
 
-    async fn query(&self, vector: &[f32], k: usize, filter: &Map<String, Value>) -> Result<Vec<VectorMatch>> {
-        if vector.len() != self.dim {
-            return Err(Error::invalid(
-                "vector",
-                format!(
-                    "query has {} values, the index has {} dimensions",
-                    vector.len(),
-                    self.dim
-                ),
-            ));
+    async fn get(&self, org_id: &str, ids: &[String]) -> Result<Vec<VectorRecord>> {
+        let map = lock(&self.records);
+        Ok(ids
+            .iter()
+            .filter_map(|id| map.iter().find(|((o, _, i), _)| o == org_id && i == id).map(|(_, r)| r.clone()))
+            .collect())
+    }
+
+    async fn query(&self, org_id: &str, query: &VectorQuery) -> Result<Vec<VectorMatch>> {
+        self.info.validate_query(query)?;
+        let metric = self.info.metric;
+        let mut q = query.vector.clone();
+        if metric == crate::vector::Metric::Cosine {
+            crate::vector::normalize(&mut q)?;
         }
         let map = lock(&self.records);
-        let mut hits: Vec<VectorMatch> = map
-            .values()
-            .filter(|r| filter.iter().all(|(k, v)| r.metadata.get(k) == Some(v)))
-            .map(|r| VectorMatch {
+        let scored = map
+            .iter()
+            .filter(|((o, ns, _), r)| {
+                o == org_id
+                    && (query.namespace.is_none() || ns == &query.namespace)
+                    && query.filter.matches(&r.metadata)
+            })
+            .map(|(_, r)| (metric.score(&q, &r.values), r));
+        Ok(crate::vector::top_k(metric, scored, query.top_k, |r| r.id.clone())
+            .into_iter()
+            .map(|(score, r)| VectorMatch {
                 id: r.id.clone(),
-                score: cosine(vector, &r.values),
+                namespace: r.namespace.clone(),
+                score,
                 metadata: r.metadata.clone(),
             })
-            .collect();
-        hits.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.id.cmp(&b.id)));
-        hits.truncate(k);
-        Ok(hits)
+            .collect())
     }
 
-    async fn count(&self) -> Result<usize> {
-        Ok(lock(&self.records).len())
+    async fn count(&self, org_id: &str) -> Result<usize> {
+        Ok(lock(&self.records).keys().filter(|(o, _, _)| o == org_id).count())
     }
 }
 
@@ -2011,42 +2024,43 @@ mod tests {
                 assert_eq!(x.len(), 32);
                 assert!((x.iter().map(|a| a * a).sum::<f32>() - 1.0).abs() < 1e-5);
             }
-            assert!(cosine(&v[0], &v[1]) > cosine(&v[0], &v[2]));
+            let dot = crate::vector::dot;
+            assert!(dot(&v[0], &v[1]) > dot(&v[0], &v[2]));
             assert_eq!(v[0], e.embed_one("red running shoes"));
         });
     }
 
     #[test]
-    fn brute_force_index_filters_and_ranks() {
+    fn brute_force_index_isolates_orgs_filters_and_ranks() {
         block_on(async {
             let idx = BruteForceIndex::new(2);
-            let rec = |id: &str, values: Vec<f32>, org: &str| VectorRecord {
+            let rec = |id: &str, values: Vec<f32>, label: &str| VectorRecord {
                 id: id.into(),
+                namespace: None,
                 values,
-                metadata: json!({"org_id": org}).as_object().cloned().unwrap(),
+                metadata: json!({"label": label}).as_object().cloned().unwrap(),
             };
-            idx.upsert(vec![
-                rec("a", vec![1.0, 0.0], "o1"),
-                rec("b", vec![0.0, 1.0], "o1"),
-                rec("c", vec![1.0, 0.1], "o2"),
-            ])
-            .await
-            .unwrap();
-            idx.upsert(vec![rec("b", vec![0.7, 0.7], "o1")]).await.unwrap();
-            assert_eq!(idx.count().await.unwrap(), 3);
-            let filter = json!({"org_id": "o1"}).as_object().cloned().unwrap();
-            let hits = idx.query(&[1.0, 0.0], 5, &filter).await.unwrap();
+            idx.upsert("o1", vec![rec("a", vec![1.0, 0.0], "x"), rec("b", vec![0.0, 1.0], "y")])
+                .await
+                .unwrap();
+            idx.upsert("o2", vec![rec("a", vec![1.0, 0.1], "x")]).await.unwrap();
+            idx.upsert("o1", vec![rec("b", vec![0.7, 0.7], "y")]).await.unwrap();
+            assert_eq!(idx.count("o1").await.unwrap(), 2);
+            let q = VectorQuery::new(vec![1.0, 0.0], 5);
+            let hits = idx.query("o1", &q).await.unwrap();
             assert_eq!(hits.iter().map(|h| h.id.as_str()).collect::<Vec<_>>(), ["a", "b"]);
             assert!((hits[0].score - 1.0).abs() < 1e-6);
-            idx.delete(&["a".into()]).await.unwrap();
-            let hits = idx.query(&[1.0, 0.0], 1, &Map::new()).await.unwrap();
-            assert_eq!(hits[0].id, "c");
+            let only_y = q.clone().with_filter(MetadataFilter::parse_exprs(["label=y"]).unwrap());
+            assert_eq!(idx.query("o1", &only_y).await.unwrap()[0].id, "b");
+            assert_eq!(idx.delete("o1", &["a".into()]).await.unwrap(), 1);
+            assert_eq!(idx.query("o1", &q).await.unwrap()[0].id, "b");
+            assert_eq!(idx.query("o2", &q).await.unwrap()[0].id, "a", "o2's a survives o1's delete");
             assert!(matches!(
-                idx.query(&[1.0], 1, &Map::new()).await,
+                idx.query("o1", &VectorQuery::new(vec![1.0], 1)).await,
                 Err(Error::Invalid { .. })
             ));
             assert!(matches!(
-                idx.upsert(vec![rec("d", vec![1.0], "o1")]).await,
+                idx.upsert("o1", vec![rec("d", vec![1.0], "x")]).await,
                 Err(Error::Invalid { .. })
             ));
         });

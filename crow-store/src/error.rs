@@ -54,6 +54,14 @@ pub enum StoreError {
     /// The object store failed.
     #[error("object store: {0}")]
     ObjectStore(#[from] object_store::Error),
+    /// A file of the store cannot be read back (truncated, garbled, from another program).
+    #[error("corrupt file {path}: {reason}")]
+    Corrupt {
+        /// The file or directory.
+        path: String,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// The operating system's random number generator failed.
     #[error("random number generator: {0}")]
     Random(String),

@@ -86,6 +86,8 @@
 pub mod blob;
 pub mod error;
 pub mod sqlite;
+#[cfg(feature = "hnsw")]
+pub mod vector;
 
 pub use blob::{BlobBackend, BlobStoreConfig, LocalBlobStore, ObjectBlobStore};
 pub use error::StoreError;

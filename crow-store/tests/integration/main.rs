@@ -7,4 +7,5 @@ mod common;
 mod events;
 mod queue;
 mod sessions;
+mod vectors;
 mod workflow;

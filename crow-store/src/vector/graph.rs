@@ -1,0 +1,320 @@
+//! The HNSW graph: hnsw_rs builds it and writes it to disk; searches run over a flat copy.
+//!
+//! hnsw_rs keeps every node behind an `Arc` with a lock around its neighbour lists, which makes
+//! insertion concurrent but a search pointer-chasing. So the index keeps two views of one graph:
+//! - [`Graph`], the hnsw_rs structure, for inserts and for `file_dump` / `HnswIo` reload;
+//! - [`Flat`], a read-only copy in flat arrays (layer-0 neighbours at a fixed stride, the few
+//!   upper-layer nodes in a side table) over the index's own contiguous vectors, rebuilt from
+//!   [`Graph`] after a batch of inserts. Searches walk it with a reusable visited list and SIMD
+//!   distances; BENCHMARKS.md compares both search paths.
+//!
+//! A graph reloaded by [`HnswIo`] borrows from it, so [`Graph::Loaded`] keeps the two together in a
+//! `self_cell` instead of leaking or transmuting lifetimes.
+
+use std::cell::RefCell;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::path::Path;
+
+use anndists::dist::Distance;
+use hnsw_rs::api::AnnT;
+use hnsw_rs::hnsw::{Hnsw, IterPoint};
+use hnsw_rs::hnswio::HnswIo;
+use crow_core::vector::Metric;
+
+use super::kernels::{Kernels, kernels};
+use crate::StoreError;
+
+/// hnsw_rs's graph dump needs an index created with the full 16 layers.
+pub(crate) const MAX_LAYER: usize = 16;
+
+/// The distance hnsw_rs builds with: the same kernels as the flat search.
+#[derive(Clone, Copy)]
+pub(crate) struct Dist {
+    metric: Metric,
+    kernels: Kernels,
+}
+
+impl Dist {
+    pub(crate) fn new(metric: Metric) -> Self {
+        Dist {
+            metric,
+            kernels: kernels(),
+        }
+    }
+}
+
+impl Distance<f32> for Dist {
+    fn eval(&self, a: &[f32], b: &[f32]) -> f32 {
+        let d = self.kernels.distance(self.metric, a, b);
+        // hnsw_rs needs distances >= 0 (it asserts so) and only compares them: cosine becomes
+        // 1 - cos in [0, 2]; an inner product of any sign goes through a monotone map onto
+        // (0, inf).
+        match self.metric {
+            Metric::Cosine => (1.0 + d).max(0.0),
+            Metric::DotProduct if d >= 0.0 => 1.0 + d,
+            Metric::DotProduct => 1.0 / (1.0 - d),
+            Metric::Euclidean => d,
+        }
+    }
+}
+
+type HnswGraph<'a> = Hnsw<'a, f32, Dist>;
+
+self_cell::self_cell!(
+    /// A graph reloaded from disk together with the loader it borrows from.
+    pub(crate) struct LoadedGraph {
+        owner: Box<HnswIo>,
+        #[not_covariant]
+        dependent: HnswGraph,
+    }
+);
+
+/// The hnsw_rs graph, built here or reloaded from a dump.
+pub(crate) enum Graph {
+    Owned(Box<HnswGraph<'static>>),
+    Loaded(LoadedGraph),
+}
+
+impl Graph {
+    pub(crate) fn new(metric: Metric, m: usize, ef_construction: usize, capacity: usize) -> Self {
+        Graph::Owned(Box::new(Hnsw::new(m, capacity.max(1024), MAX_LAYER, ef_construction, Dist::new(metric))))
+    }
+
+    /// Reloads `dir/basename.hnsw.{graph,data}` written by [`Graph::dump`].
+    pub(crate) fn load(dir: &Path, basename: &str, metric: Metric) -> Result<Self, StoreError> {
+        let io = Box::new(HnswIo::new(dir, basename));
+        let loaded = LoadedGraph::try_new(io, |io| {
+            io.load_hnsw_with_dist::<f32, Dist>(Dist::new(metric))
+                .map_err(|e| StoreError::Corrupt {
+                    path: dir.join(basename).display().to_string(),
+                    reason: e.to_string(),
+                })
+        })?;
+        Ok(Graph::Loaded(loaded))
+    }
+
+    fn with<R>(&self, f: impl for<'a> FnOnce(&HnswGraph<'a>) -> R) -> R {
+        match self {
+            Graph::Owned(h) => f(h),
+            Graph::Loaded(l) => l.with_dependent(|_, h| f(h)),
+        }
+    }
+
+    /// Inserts vectors under their slot numbers (several threads when there are many).
+    pub(crate) fn insert(&self, items: &[(&[f32], usize)]) {
+        self.with(|h| {
+            if items.len() >= 256 {
+                h.parallel_insert_slice(&items.to_vec());
+            } else {
+                for item in items {
+                    h.insert_slice(*item);
+                }
+            }
+        })
+    }
+
+    /// Writes the graph and its vectors into `dir`; returns the basename used.
+    pub(crate) fn dump(&self, dir: &Path, basename: &str) -> Result<String, StoreError> {
+        self.with(|h| h.file_dump(dir, basename))
+            .map_err(|e| StoreError::Internal(format!("hnsw dump into {}: {e}", dir.display())))
+    }
+
+    /// hnsw_rs's own search (for comparison in the benchmark): `(slot, internal distance)`.
+    pub(crate) fn search(&self, query: &[f32], k: usize, ef: usize) -> Vec<(usize, f32)> {
+        self.with(|h| {
+            h.search(query, k, ef)
+                .into_iter()
+                .map(|n| (n.d_id, n.distance))
+                .collect()
+        })
+    }
+
+    /// The vectors stored in the graph, by slot (for a reload: the index keeps its own copy).
+    pub(crate) fn vectors(&self, dim: usize, slots: usize) -> Result<Vec<f32>, StoreError> {
+        self.with(|h| {
+            let mut out = vec![0f32; dim * slots];
+            let mut seen = 0usize;
+            for p in IterPoint::new(h.get_point_indexation()) {
+                let slot = p.get_origin_id();
+                let v = p.get_v();
+                if slot >= slots || v.len() != dim {
+                    return Err(StoreError::Internal(format!(
+                        "graph point {slot} (dimension {}) is outside the {slots} slots of the records",
+                        v.len()
+                    )));
+                }
+                out[slot * dim..(slot + 1) * dim].copy_from_slice(v);
+                seen += 1;
+            }
+            if seen != slots {
+                return Err(StoreError::Internal(format!("graph has {seen} points, the records {slots}")));
+            }
+            Ok(out)
+        })
+    }
+
+    /// A flat copy of the graph over its first `n` slots (all of them, by construction).
+    pub(crate) fn flatten(&self, n: usize) -> Flat {
+        self.with(|h| {
+            let m0 = 2 * h.get_max_nb_connection() as usize;
+            let mut neighbours = vec![u32::MAX; n * m0];
+            let mut upper: HashMap<u32, Vec<Vec<u32>>> = HashMap::new();
+            let mut entry = None;
+            let mut max_level = 0u8;
+            for p in IterPoint::new(h.get_point_indexation()) {
+                let slot = p.get_origin_id();
+                if slot >= n {
+                    continue;
+                }
+                let level = p.get_point_id().0;
+                let layers = p.get_neighborhood_id();
+                for (i, nb) in layers.first().into_iter().flatten().take(m0).enumerate() {
+                    neighbours[slot * m0 + i] = nb.d_id as u32;
+                }
+                if level > 0 {
+                    upper.insert(
+                        slot as u32,
+                        layers
+                            .iter()
+                            .take(level as usize + 1)
+                            .map(|l| l.iter().map(|nb| nb.d_id as u32).filter(|&s| (s as usize) < n).collect())
+                            .collect(),
+                    );
+                }
+                if entry.is_none() || level > max_level {
+                    entry = Some(slot as u32);
+                    max_level = level;
+                }
+            }
+            Flat {
+                n,
+                m0,
+                neighbours,
+                upper,
+                entry,
+                max_level,
+            }
+        })
+    }
+}
+
+/// A read-only copy of the graph over slots `0..n`.
+pub(crate) struct Flat {
+    pub(crate) n: usize,
+    m0: usize,
+    /// Layer-0 neighbours of slot `s` at `s * m0 ..`, `u32::MAX` after the last.
+    neighbours: Vec<u32>,
+    /// Neighbours by layer (0..=level) of the nodes above layer 0.
+    upper: HashMap<u32, Vec<Vec<u32>>>,
+    entry: Option<u32>,
+    max_level: u8,
+}
+
+thread_local! {
+    /// Visited marks for the flat search, reused across queries: slot → epoch of the last visit.
+    static VISITED: RefCell<(u32, Vec<u32>)> = const { RefCell::new((0, Vec::new())) };
+}
+
+/// An entry of the search heaps, ordered by distance then slot.
+#[derive(Clone, Copy, PartialEq)]
+struct Cand(f32, u32);
+impl Eq for Cand {}
+impl PartialOrd for Cand {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Cand {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.0.total_cmp(&other.0).then(self.1.cmp(&other.1))
+    }
+}
+
+impl Flat {
+    pub(crate) fn memory_bytes(&self) -> usize {
+        self.neighbours.len() * 4 + self.upper.values().flatten().map(|l| l.len() * 4 + 24).sum::<usize>()
+    }
+
+    /// The best `ef` (at least `k`) slots that pass `accept`, walking through those that do
+    /// not: `(internal distance, slot)`, closest first. `vector(s)` gives slot `s`'s values.
+    pub(crate) fn search<'v>(
+        &self,
+        metric: Metric,
+        query: &[f32],
+        ef: usize,
+        vector: impl Fn(usize) -> &'v [f32],
+        accept: impl Fn(usize) -> bool,
+    ) -> Vec<(f32, usize)> {
+        let Some(mut cur) = self.entry else { return Vec::new() };
+        let k = kernels();
+        let dist = |s: u32| k.distance(metric, query, vector(s as usize));
+        // Greedy descent through the upper layers.
+        let mut cur_d = dist(cur);
+        for layer in (1..=self.max_level as usize).rev() {
+            loop {
+                let mut moved = false;
+                if let Some(nbs) = self.upper.get(&cur).and_then(|l| l.get(layer)) {
+                    for &nb in nbs {
+                        let d = dist(nb);
+                        if d < cur_d {
+                            cur_d = d;
+                            cur = nb;
+                            moved = true;
+                        }
+                    }
+                }
+                if !moved {
+                    break;
+                }
+            }
+        }
+        // Beam search in layer 0.
+        VISITED.with_borrow_mut(|(epoch, marks)| {
+            if marks.len() < self.n {
+                marks.resize(self.n, 0);
+            }
+            *epoch = epoch.wrapping_add(1);
+            if *epoch == 0 {
+                marks.iter_mut().for_each(|m| *m = 0);
+                *epoch = 1;
+            }
+            let epoch = *epoch;
+            let mut candidates: BinaryHeap<Reverse<Cand>> = BinaryHeap::with_capacity(ef * 2);
+            let mut results: BinaryHeap<Cand> = BinaryHeap::with_capacity(ef + 1);
+            marks[cur as usize] = epoch;
+            candidates.push(Reverse(Cand(cur_d, cur)));
+            if accept(cur as usize) {
+                results.push(Cand(cur_d, cur));
+            }
+            while let Some(Reverse(Cand(d, s))) = candidates.pop() {
+                if results.len() >= ef && results.peek().is_some_and(|w| d > w.0) {
+                    break;
+                }
+                let row = &self.neighbours[s as usize * self.m0..(s as usize + 1) * self.m0];
+                for &nb in row {
+                    if nb == u32::MAX {
+                        break;
+                    }
+                    let seen = &mut marks[nb as usize];
+                    if *seen == epoch {
+                        continue;
+                    }
+                    *seen = epoch;
+                    let nd = dist(nb);
+                    let worst = results.peek().map_or(f32::INFINITY, |w| w.0);
+                    if results.len() < ef || nd < worst {
+                        candidates.push(Reverse(Cand(nd, nb)));
+                        if accept(nb as usize) {
+                            results.push(Cand(nd, nb));
+                            if results.len() > ef {
+                                results.pop();
+                            }
+                        }
+                    }
+                }
+            }
+            results.into_sorted_vec().into_iter().map(|Cand(d, s)| (d, s as usize)).collect()
+        })
+    }
+}
