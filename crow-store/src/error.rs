@@ -62,6 +62,9 @@ pub enum StoreError {
         /// What is wrong with it.
         reason: String,
     },
+    /// Another process owns the directory (holds its lock).
+    #[error("{0} is in use by another process")]
+    Locked(String),
     /// The operating system's random number generator failed.
     #[error("random number generator: {0}")]
     Random(String),
@@ -129,7 +132,7 @@ impl From<StoreError> for crow_core::Error {
             StoreError::Invalid { field, reason } => E::Invalid { field, reason },
             StoreError::Conflict(m) => E::Conflict(m),
             StoreError::NotFound(m) => E::NotFound(m),
-            StoreError::Closed(_) => E::Unavailable(e.to_string()),
+            StoreError::Closed(_) | StoreError::Locked(_) => E::Unavailable(e.to_string()),
             other => E::Backend(other.to_string()),
         }
     }

@@ -169,6 +169,44 @@ impl<'a> Cursor<'a> {
     }
 }
 
+/// Replays the complete entries of the log at `path` (if any) without changing the file, for a
+/// read-only open. Returns the number replayed.
+pub(crate) fn replay(path: &Path, mut apply: impl FnMut(Op) -> Result<(), StoreError>) -> Result<usize, StoreError> {
+    let file = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(e.into()),
+    };
+    let (entries, _) = read_entries(&file, &mut apply)?;
+    Ok(entries)
+}
+
+/// Reads entries until the end or the first torn one: `(entries, bytes of whole entries)`.
+fn read_entries(file: &File, apply: &mut impl FnMut(Op) -> Result<(), StoreError>) -> Result<(usize, u64), StoreError> {
+    let mut reader = BufReader::new(file);
+    let mut good = 0u64;
+    let mut entries = 0usize;
+    let mut header = [0u8; 8];
+    let mut payload = Vec::new();
+    loop {
+        if reader.read_exact(&mut header).is_err() {
+            break;
+        }
+        let len = u32::from_le_bytes(header[..4].try_into().expect("4 bytes")) as usize;
+        let crc = u32::from_le_bytes(header[4..].try_into().expect("4 bytes"));
+        payload.resize(len, 0);
+        if reader.read_exact(&mut payload).is_err() || crc32fast::hash(&payload) != crc {
+            break;
+        }
+        let mut cur = Cursor::new(&payload);
+        let Some(op) = cur.op().filter(|_| cur.done()) else { break };
+        apply(op)?;
+        good += 8 + len as u64;
+        entries += 1;
+    }
+    Ok((entries, good))
+}
+
 /// The open log, appended to by every change.
 pub(crate) struct Log {
     path: PathBuf,
@@ -186,28 +224,7 @@ impl Log {
         mut apply: impl FnMut(Op) -> Result<(), StoreError>,
     ) -> Result<(Log, usize), StoreError> {
         let file = OpenOptions::new().create(true).read(true).append(true).open(path)?;
-        let mut reader = BufReader::new(&file);
-        let mut good = 0u64;
-        let mut entries = 0usize;
-        let mut header = [0u8; 8];
-        let mut payload = Vec::new();
-        loop {
-            if reader.read_exact(&mut header).is_err() {
-                break;
-            }
-            let len = u32::from_le_bytes(header[..4].try_into().expect("4 bytes")) as usize;
-            let crc = u32::from_le_bytes(header[4..].try_into().expect("4 bytes"));
-            payload.resize(len, 0);
-            if reader.read_exact(&mut payload).is_err() || crc32fast::hash(&payload) != crc {
-                break;
-            }
-            let mut cur = Cursor::new(&payload);
-            let Some(op) = cur.op().filter(|_| cur.done()) else { break };
-            apply(op)?;
-            good += 8 + len as u64;
-            entries += 1;
-        }
-        drop(reader);
+        let (entries, good) = read_entries(&file, &mut apply)?;
         let actual = file.metadata()?.len();
         if actual > good {
             tracing::warn!(

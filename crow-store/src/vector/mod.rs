@@ -178,6 +178,9 @@ pub struct HnswIndex {
     config: HnswConfig,
     dir: Option<PathBuf>,
     inner: RwLock<Inner>,
+    /// The exclusive lock on `dir/LOCK` (None: in memory, or opened read-only).
+    _lock: Option<std::fs::File>,
+    read_only: bool,
 }
 
 impl std::fmt::Debug for HnswIndex {
@@ -199,6 +202,8 @@ impl HnswIndex {
             config,
             dir: None,
             inner: RwLock::new(inner),
+            _lock: None,
+            read_only: false,
         })
     }
 
@@ -206,9 +211,40 @@ impl HnswIndex {
     /// replays the log, and cuts off a torn last entry. An index created with other
     /// dimensions or another metric is [`StoreError::Invalid`]; unreadable files are
     /// [`StoreError::Corrupt`].
+    ///
+    /// One process at a time owns an index directory (an exclusive lock on `dir/LOCK`, released
+    /// by the OS however the process ends); while another holds it this is
+    /// [`StoreError::Locked`], and [`HnswIndex::open_read_only`] still serves searches.
     pub fn open(dir: &Path, info: IndexInfo, config: HnswConfig) -> Result<Self, StoreError> {
+        Self::open_with(dir, info, config, false)
+    }
+
+    /// Opens the index in `dir` for searching while another process owns it: loads what is
+    /// durable now (snapshot and log) and changes no file. Writes are
+    /// [`crow_core::Error::Unavailable`]; reopen to see later changes.
+    pub fn open_read_only(dir: &Path, info: IndexInfo, config: HnswConfig) -> Result<Self, StoreError> {
+        Self::open_with(dir, info, config, true)
+    }
+
+    fn open_with(dir: &Path, info: IndexInfo, config: HnswConfig, read_only: bool) -> Result<Self, StoreError> {
         config.validate()?;
         std::fs::create_dir_all(dir)?;
+        let lock = if read_only {
+            None
+        } else {
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(dir.join("LOCK"))?;
+            match file.try_lock() {
+                Ok(()) => Some(file),
+                Err(std::fs::TryLockError::WouldBlock) => {
+                    return Err(StoreError::Locked(dir.display().to_string()));
+                }
+                Err(std::fs::TryLockError::Error(e)) => return Err(e.into()),
+            }
+        };
         let manifest_path = dir.join(MANIFEST);
         let (mut inner, generation) = match std::fs::read(&manifest_path) {
             Ok(bytes) => {
@@ -256,19 +292,27 @@ impl HnswIndex {
         inner.generation = generation;
         let log_path = dir.join(format!("log-{generation}.wal"));
         let dim = info.dimensions;
-        let (log, replayed) = Log::open(&log_path, config.sync, |op| {
+        let replay = |op| {
             inner.apply(op, dim);
             Ok(())
-        })?;
-        inner.log = Some(log);
+        };
+        let replayed = if read_only {
+            log::replay(&log_path, replay)?
+        } else {
+            let (log, replayed) = Log::open(&log_path, config.sync, replay)?;
+            inner.log = Some(log);
+            remove_stale(dir, generation);
+            replayed
+        };
         inner.refreshed(&config, true);
-        remove_stale(dir, generation);
         tracing::debug!(index = %info.name, replayed, live = inner.live(), "vector index opened");
         Ok(HnswIndex {
             info,
             config,
-            dir: Some(dir.to_path_buf()),
+            dir: (!read_only).then(|| dir.to_path_buf()),
             inner: RwLock::new(inner),
+            _lock: lock,
+            read_only,
         })
     }
 
@@ -321,6 +365,21 @@ impl HnswIndex {
     /// Sets `ef_search` (the benchmark sweeps it).
     pub fn set_ef_search(&mut self, ef: usize) {
         self.config.ef_search = ef.max(1);
+    }
+
+    /// Whether the index was opened with [`HnswIndex::open_read_only`].
+    pub fn is_read_only(&self) -> bool {
+        self.read_only
+    }
+
+    fn writable(&self) -> crow_core::Result<()> {
+        if self.read_only {
+            return Err(crow_core::Error::Unavailable(format!(
+                "the {} index is open read-only: another process (a running `crow serve`?) owns it",
+                self.info.name
+            )));
+        }
+        Ok(())
     }
 
     fn read(&self) -> RwLockReadGuard<'_, Inner> {
@@ -683,6 +742,7 @@ impl VectorIndex for HnswIndex {
     }
 
     async fn upsert(&self, org_id: &str, records: Vec<VectorRecord>) -> crow_core::Result<usize> {
+        self.writable()?;
         let rows = self.rows(org_id, records)?;
         let total = rows.len();
         let dim = self.info.dimensions;
@@ -701,6 +761,7 @@ impl VectorIndex for HnswIndex {
     }
 
     async fn delete(&self, org_id: &str, ids: &[String]) -> crow_core::Result<usize> {
+        self.writable()?;
         let mut inner = self.write();
         let Some(&org) = inner.org_ids.get(org_id) else { return Ok(0) };
         let present: Vec<String> = ids

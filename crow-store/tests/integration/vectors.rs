@@ -323,3 +323,19 @@ fn killed_mid_write_loses_nothing_acknowledged() {
     assert_eq!(rt.block_on(index.get("org", &["v999999".into()])).unwrap().len(), 1);
 }
 
+
+#[tokio::test]
+async fn one_process_owns_an_index_others_may_read_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let owner = HnswIndex::open(dir.path(), info(DIM), HnswConfig::default()).unwrap();
+    load(&owner, "org", &clustered(100, DIM, 41)).await;
+    let err = HnswIndex::open(dir.path(), info(DIM), HnswConfig::default()).unwrap_err();
+    assert!(matches!(err, StoreError::Locked(_)), "{err}");
+    let reader = HnswIndex::open_read_only(dir.path(), info(DIM), HnswConfig::default()).unwrap();
+    assert!(reader.is_read_only());
+    assert_eq!(reader.count("org").await.unwrap(), 100, "the reader sees what the owner logged");
+    let write = reader.upsert("org", vec![record(7, clustered(1, DIM, 1).remove(0))]).await;
+    assert!(matches!(write, Err(Error::Unavailable(_))), "{write:?}");
+    drop(owner);
+    assert!(HnswIndex::open(dir.path(), info(DIM), HnswConfig::default()).is_ok(), "the lock goes with its owner");
+}
