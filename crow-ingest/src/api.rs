@@ -7,6 +7,7 @@
 //! | `GET /api/v1/sessions?limit&cursor&since&person_id` | `{"data": [Session], "next_cursor": ...}`, newest first |
 //! | `GET /api/v1/sessions/{id}` | one Session |
 //! | `POST /api/v1/analyze` | sentiment, entities, language, key phrases (and embeddings) of texts; see [`analyze`] |
+//! | `GET /api/v1/search?q&index&k&filter` | semantic search in one of the org's vector indexes; see [`search`] |
 //!
 //! Authentication: `Authorization: Bearer <api_key>`. A missing or unknown key, and a public
 //! write key (which may only ingest), get `401`. Another org's ids answer `404`, exactly like ids
@@ -19,6 +20,9 @@ use crate::http::{HttpRequest, HttpResponse};
 use crow_core::model::{EventType, KeyKind};
 use crow_core::ports::{AccountStore, Embedder, EventStore, InteractionQuery, SessionQuery, TextAnalyzer};
 use crow_core::time::{format_millis, parse_timestamp};
+use crow_core::vector::{IndexKind, MetadataFilter};
+
+use crate::search::Indexes;
 
 /// Path prefix of the API.
 pub const PREFIX: &str = "/api/v1/";
@@ -232,6 +236,90 @@ fn iso_times(map: &mut Map<String, Value>) {
             map.insert(f.to_owned(), Value::String(format_millis(ms)));
         }
     }
+}
+
+/// The semantic search route.
+pub const SEARCH_ROUTE: &str = "/api/v1/search";
+
+/// `GET /api/v1/search`: the org's records nearest in meaning to a text.
+///
+/// Parameters: `q` (the text, required), `index` (`interactions` (default), `products` or
+/// `social`), `k` (1..=100, default 10), `filter` (repeatable, ANDed: `key=value`,
+/// `key!=value`, `key>=v`, `key<v`, `key=[a,b]`, or a whole filter in Vectorize's JSON syntax).
+/// Answers `{"index", "query", "k", "data": [{"id", "score", "snippet", "metadata"}]}`, best
+/// first. A bad parameter is a 400 naming it; no embedding model is a 503. Authentication as for
+/// the read API; the org comes from the key, and the index itself keeps orgs apart.
+pub async fn search<S: AccountStore>(
+    store: &S,
+    indexes: Option<&Indexes>,
+    embedder: Option<&dyn Embedder>,
+    req: &HttpRequest,
+) -> HttpResponse {
+    match search_inner(store, indexes, embedder, req).await {
+        Ok(r) | Err(r) => r,
+    }
+}
+
+async fn search_inner<S: AccountStore>(
+    store: &S,
+    indexes: Option<&Indexes>,
+    embedder: Option<&dyn Embedder>,
+    req: &HttpRequest,
+) -> Result<HttpResponse, HttpResponse> {
+    if req.method != "GET" && req.method != "HEAD" {
+        return Err(HttpResponse::problem(
+            405,
+            "method_not_allowed",
+            "Method not allowed",
+            format!("{} is not allowed on {SEARCH_ROUTE}; send GET", req.method),
+            None,
+        )
+        .with_header("allow", "GET, HEAD"));
+    }
+    let org = authenticate(store, req).await?;
+    let query = req
+        .query_param("q")
+        .ok_or_else(|| bad_param("q", "the text to search for is required"))?;
+    let index = match req.query_param("index") {
+        Some(i) => i.parse::<IndexKind>().map_err(|e| bad_param("index", &e.to_string()))?,
+        None => IndexKind::Interactions,
+    };
+    let k = match req.query_param("k") {
+        Some(k) => k
+            .parse::<usize>()
+            .ok()
+            .filter(|k| (1..=crow_core::vector::MAX_TOP_K).contains(k))
+            .ok_or_else(|| bad_param("k", "expected an integer in 1..=100"))?,
+        None => 10,
+    };
+    let filter =
+        MetadataFilter::parse_exprs(req.query_params("filter")).map_err(|e| bad_param("filter", &e.to_string()))?;
+    let (Some(indexes), Some(embedder)) = (indexes, embedder) else {
+        return Err(HttpResponse::problem(
+            503,
+            "search_unavailable",
+            "Semantic search unavailable",
+            "semantic search needs the embedding model; the server runs without it (run `make models` \
+             and restart with --models)",
+            None,
+        ));
+    };
+    let request = crate::search::SearchRequest {
+        query: query.clone(),
+        index,
+        k,
+        filter,
+    };
+    let hits = crate::search::search(indexes, embedder, &org, &request)
+        .await
+        .map_err(|e| match e {
+            crow_core::Error::Invalid { field, reason } => bad_param(&field, &reason),
+            other => backend(other),
+        })?;
+    Ok(HttpResponse::json(
+        200,
+        &json!({"index": index, "query": query, "k": k, "data": hits}),
+    ))
 }
 
 /// The text-analysis route.

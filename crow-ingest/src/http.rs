@@ -29,6 +29,17 @@ impl HttpRequest {
             .map(|(_, v)| v.as_str())
     }
 
+    /// Every value of a query parameter (in order), percent-decoded.
+    pub fn query_params(&self, name: &str) -> Vec<String> {
+        let Some(q) = self.query.as_deref() else {
+            return Vec::new();
+        };
+        form_urlencoded::parse(q.as_bytes())
+            .filter(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned())
+            .collect()
+    }
+
     /// First query parameter with this name, percent-decoded.
     pub fn query_param(&self, name: &str) -> Option<String> {
         let q = self.query.as_deref()?;

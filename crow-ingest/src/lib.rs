@@ -44,6 +44,7 @@ pub mod http;
 #[cfg(feature = "website")]
 pub mod ingest;
 pub mod jobs;
+pub mod search;
 #[cfg(feature = "website")]
 pub mod website;
 pub mod workflows;

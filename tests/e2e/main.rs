@@ -8,4 +8,5 @@ mod clients;
 mod crash;
 mod endpoints;
 mod privacy;
+mod search;
 mod text;

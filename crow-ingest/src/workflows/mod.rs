@@ -36,6 +36,8 @@ use std::future::Future;
 
 use crow_core::model::Millis;
 use crow_core::ports::{BlobStore, Embedder, EventStore, JobQueue, MaybeSend, TextAnalyzer, WorkflowStore};
+
+use crate::search::Indexes;
 use crow_core::{Error, Result};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -83,16 +85,26 @@ pub trait Ports: MaybeSend {
     fn embedder(&self) -> Option<&dyn Embedder> {
         None
     }
+    /// The vector indexes embedded texts go into; `None` (the default) indexes nothing.
+    fn indexes(&self) -> Option<&Indexes> {
+        None
+    }
 }
 
-/// A [`Ports`] bundle with text analysis: `ports` plus an analyzer and an optional embedder.
+/// A [`Ports`] bundle with text analysis: `ports` plus an analyzer, an optional embedder and
+/// optional vector indexes.
 ///
 /// ```
 /// use crow_core::testing::{FakeTextAnalyzer, HashEmbedder, MemoryBlobStore, MemoryStore};
 /// use crow_ingest::workflows::{PortRefs, Ports, WithText};
 /// let (store, blobs) = (MemoryStore::new(), MemoryBlobStore::new());
 /// let (analyzer, embedder) = (FakeTextAnalyzer::new(), HashEmbedder::new(16));
-/// let ports = WithText { ports: PortRefs::shared(&store, &blobs), analyzer: &analyzer, embedder: Some(&embedder) };
+/// let ports = WithText {
+///     ports: PortRefs::shared(&store, &blobs),
+///     analyzer: &analyzer,
+///     embedder: Some(&embedder),
+///     indexes: None,
+/// };
 /// assert!(ports.analyzer().is_some());
 /// ```
 pub struct WithText<'a, P> {
@@ -102,6 +114,8 @@ pub struct WithText<'a, P> {
     pub analyzer: &'a dyn TextAnalyzer,
     /// The embedder, if any.
     pub embedder: Option<&'a dyn Embedder>,
+    /// The vector indexes embeddings are upserted into, if any (needs the embedder).
+    pub indexes: Option<&'a Indexes>,
 }
 
 impl<P: std::fmt::Debug> std::fmt::Debug for WithText<'_, P> {
@@ -135,6 +149,9 @@ impl<P: Ports> Ports for WithText<'_, P> {
     }
     fn embedder(&self) -> Option<&dyn Embedder> {
         self.embedder
+    }
+    fn indexes(&self) -> Option<&Indexes> {
+        self.indexes
     }
 }
 

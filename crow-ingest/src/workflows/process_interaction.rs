@@ -53,6 +53,8 @@ use sha2::{Digest, Sha256};
 use super::{Ports, Steps};
 use crate::enrich::{classify_interaction, has_origin};
 use crate::jobs::InteractionBatch;
+use crate::search::{self, Indexes};
+use crow_core::vector::IndexKind;
 
 /// Settings of `process-interaction`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -160,7 +162,15 @@ pub async fn process_interaction_with<P: Ports + ?Sized>(
             steps
                 .step(
                     "text",
-                    analyze_texts(events, analyzer, ports.embedder(), org, &batch_events, now),
+                    analyze_texts(
+                        events,
+                        analyzer,
+                        ports.embedder(),
+                        ports.indexes(),
+                        org,
+                        &batch_events,
+                        now,
+                    ),
                 )
                 .await?
         }
@@ -225,11 +235,14 @@ pub fn text_of(e: &Interaction) -> Option<(&'static str, &str)> {
 /// Texts per analyzer call.
 const TEXT_CHUNK: usize = 64;
 
-/// Step `text`: analyzes (and embeds) the batch's texts and stores the results.
+/// Step `text`: analyzes (and embeds) the batch's texts, stores the results and upserts the
+/// embeddings into the interaction-embeddings index (an upsert by event id: a retried step
+/// changes nothing).
 async fn analyze_texts<E: EventStore + ?Sized>(
     events: &E,
     analyzer: &dyn TextAnalyzer,
     embedder: Option<&dyn Embedder>,
+    indexes: Option<&Indexes>,
     org: &str,
     batch: &[Interaction],
     now: Millis,
@@ -270,6 +283,19 @@ async fn analyze_texts<E: EventStore + ?Sized>(
             })
             .collect();
         events.store_texts(org, &rows).await?;
+        if let Some(indexes) = indexes {
+            let records: Vec<_> = chunk
+                .iter()
+                .zip(&rows)
+                .filter_map(|((e, field, text), row)| {
+                    let v = row.embedding.clone()?;
+                    Some(search::interaction_record(e, field, text, Some(&row.analysis), v))
+                })
+                .collect();
+            if !records.is_empty() {
+                indexes.get(IndexKind::Interactions).upsert(org, records).await?;
+            }
+        }
         stored += rows.len();
     }
     Ok(stored)

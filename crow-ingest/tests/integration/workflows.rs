@@ -1253,10 +1253,13 @@ fn events_with_text_get_sentiment_entities_and_embeddings() {
         ];
         let batch = ingest(&store, "b1", events).await;
         let (analyzer, embedder) = (PiiAwareFake, crow_core::testing::HashEmbedder::new(16));
+        let index = std::sync::Arc::new(crow_core::testing::BruteForceIndex::new(16));
+        let indexes = crow_ingest::search::Indexes::new(index.clone(), index.clone(), index.clone());
         let ports = crow_ingest::workflows::WithText {
             ports: PortRefs::shared(&store, &blobs),
             analyzer: &analyzer,
             embedder: Some(&embedder),
+            indexes: Some(&indexes),
         };
         let out = process_interaction(&ports, &batch, T0 + 10 * MIN).await.unwrap();
         assert_eq!(out.texts, 3, "{out:?}");
@@ -1272,6 +1275,16 @@ fn events_with_text_get_sentiment_entities_and_embeddings() {
         let p1 = event(&store, "p1").await.analysis.unwrap();
         let email = p1.entities.iter().find(|e| e.kind == "email").unwrap();
         assert!(email.pii && email.text.is_empty(), "{email:?}");
+        // The embeddings went into the interaction index, with filterable metadata and a
+        // snippet of the scrubbed text: no raw PII reaches the index either.
+        use crow_core::ports::VectorIndex;
+        let org = &batch.org_id;
+        assert_eq!(index.count(org).await.unwrap(), 3);
+        let recs = index.get(org, &["f1".into(), "p1".into()]).await.unwrap();
+        assert_eq!(recs[0].metadata["label"], "negative");
+        assert_eq!(recs[0].metadata["type"], "track");
+        let snippet = recs[1].metadata["snippet"].as_str().unwrap();
+        assert!(!snippet.contains("me@x.io"), "{snippet}");
 
         // Without an analyzer the step does not run.
         let batch2 = ingest(

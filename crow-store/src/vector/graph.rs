@@ -17,10 +17,10 @@ use std::collections::{BinaryHeap, HashMap};
 use std::path::Path;
 
 use anndists::dist::Distance;
+use crow_core::vector::Metric;
 use hnsw_rs::api::AnnT;
 use hnsw_rs::hnsw::{Hnsw, IterPoint};
 use hnsw_rs::hnswio::HnswIo;
-use crow_core::vector::Metric;
 
 use super::kernels::{Kernels, kernels};
 use crate::StoreError;
@@ -78,7 +78,13 @@ pub(crate) enum Graph {
 
 impl Graph {
     pub(crate) fn new(metric: Metric, m: usize, ef_construction: usize, capacity: usize) -> Self {
-        Graph::Owned(Box::new(Hnsw::new(m, capacity.max(1024), MAX_LAYER, ef_construction, Dist::new(metric))))
+        Graph::Owned(Box::new(Hnsw::new(
+            m,
+            capacity.max(1024),
+            MAX_LAYER,
+            ef_construction,
+            Dist::new(metric),
+        )))
     }
 
     /// Reloads `dir/basename.hnsw.{graph,data}` written by [`Graph::dump`].
@@ -148,7 +154,9 @@ impl Graph {
                 seen += 1;
             }
             if seen != slots {
-                return Err(StoreError::Internal(format!("graph has {seen} points, the records {slots}")));
+                return Err(StoreError::Internal(format!(
+                    "graph has {seen} points, the records {slots}"
+                )));
             }
             Ok(out)
         })
@@ -178,7 +186,12 @@ impl Graph {
                         layers
                             .iter()
                             .take(level as usize + 1)
-                            .map(|l| l.iter().map(|nb| nb.d_id as u32).filter(|&s| (s as usize) < n).collect())
+                            .map(|l| {
+                                l.iter()
+                                    .map(|nb| nb.d_id as u32)
+                                    .filter(|&s| (s as usize) < n)
+                                    .collect()
+                            })
                             .collect(),
                     );
                 }
@@ -314,7 +327,11 @@ impl Flat {
                     }
                 }
             }
-            results.into_sorted_vec().into_iter().map(|Cand(d, s)| (d, s as usize)).collect()
+            results
+                .into_sorted_vec()
+                .into_iter()
+                .map(|Cand(d, s)| (d, s as usize))
+                .collect()
         })
     }
 }

@@ -199,7 +199,9 @@ fn read_entries(file: &File, apply: &mut impl FnMut(Op) -> Result<(), StoreError
             break;
         }
         let mut cur = Cursor::new(&payload);
-        let Some(op) = cur.op().filter(|_| cur.done()) else { break };
+        let Some(op) = cur.op().filter(|_| cur.done()) else {
+            break;
+        };
         apply(op)?;
         good += 8 + len as u64;
         entries += 1;
@@ -254,13 +256,10 @@ impl Log {
         entry.extend_from_slice(&(payload.len() as u32).to_le_bytes());
         entry.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
         entry.extend_from_slice(&payload);
-        let res = self.file.write_all(&entry).and_then(|_| {
-            if self.sync {
-                self.file.sync_data()
-            } else {
-                Ok(())
-            }
-        });
+        let res = self
+            .file
+            .write_all(&entry)
+            .and_then(|_| if self.sync { self.file.sync_data() } else { Ok(()) });
         if let Err(e) = res {
             // Leave no partial entry behind for the next append to follow.
             let _ = self.file.set_len(self.len);
@@ -361,7 +360,11 @@ mod tests {
         .unwrap();
         assert_eq!(n, 2);
         assert_eq!(seen, ops);
-        assert_eq!(std::fs::metadata(&path).unwrap().len(), full, "the torn tail is cut off");
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().len(),
+            full,
+            "the torn tail is cut off"
+        );
         log.append(&Op::Upsert(vec![row("c")])).unwrap();
         let (_, n) = Log::open(&path, true, |_| Ok(())).unwrap();
         assert_eq!(n, 3, "appends after a repair replay");

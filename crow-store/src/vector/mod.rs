@@ -104,7 +104,10 @@ impl HnswConfig {
             return bad("ef_construction", "ef_construction must be >= m and ef_search > 0");
         }
         if !(0.0..=1.0).contains(&self.exact_below) || !(0.01..=1.0).contains(&self.rebuild_tombstones) {
-            return bad("exact_below", "exact_below must be in 0..=1 and rebuild_tombstones in 0.01..=1");
+            return bad(
+                "exact_below",
+                "exact_below must be in 0..=1 and rebuild_tombstones in 0.01..=1",
+            );
         }
         Ok(())
     }
@@ -196,7 +199,12 @@ impl HnswIndex {
     /// An index that lives in memory only.
     pub fn in_memory(info: IndexInfo, config: HnswConfig) -> Result<Self, StoreError> {
         config.validate()?;
-        let inner = Inner::new(Graph::new(info.metric, config.m, config.ef_construction, config.capacity));
+        let inner = Inner::new(Graph::new(
+            info.metric,
+            config.m,
+            config.ef_construction,
+            config.capacity,
+        ));
         Ok(HnswIndex {
             info,
             config,
@@ -284,7 +292,12 @@ impl HnswIndex {
                 (inner, m.generation)
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => (
-                Inner::new(Graph::new(info.metric, config.m, config.ef_construction, config.capacity)),
+                Inner::new(Graph::new(
+                    info.metric,
+                    config.m,
+                    config.ef_construction,
+                    config.capacity,
+                )),
                 0,
             ),
             Err(e) => return Err(e.into()),
@@ -341,7 +354,9 @@ impl HnswIndex {
     #[doc(hidden)]
     pub fn search_hnsw_rs(&self, org_id: &str, vector: &[f32], k: usize) -> Vec<(String, f32)> {
         let inner = self.read();
-        let Some(&org) = inner.org_ids.get(org_id) else { return Vec::new() };
+        let Some(&org) = inner.org_ids.get(org_id) else {
+            return Vec::new();
+        };
         let ef = self.config.ef_search.max(k);
         let metric = self.info.metric;
         let mut q = vector.to_vec();
@@ -423,7 +438,9 @@ impl HnswIndex {
     /// Writes a snapshot now (see the module docs for the protocol).
     fn snapshot(&self, inner: &mut Inner) -> Result<(), StoreError> {
         let Some(dir) = &self.dir else { return Ok(()) };
-        if inner.log.as_ref().is_some_and(|l| l.len() == 0) && dir.join(MANIFEST).exists() {
+        let unchanged = inner.log.as_ref().is_some_and(|l| l.len() == 0) && dir.join(MANIFEST).exists();
+        // An empty graph has nothing to dump (hnsw_rs refuses to); its log replays to the same.
+        if unchanged || inner.slots.is_empty() {
             return Ok(());
         }
         let next = inner.generation + 1;
@@ -485,7 +502,11 @@ impl HnswIndex {
             return Ok(());
         }
         inner.refreshed(&self.config, false);
-        if inner.log.as_ref().is_some_and(|l| l.len() > self.config.snapshot_log_bytes) {
+        if inner
+            .log
+            .as_ref()
+            .is_some_and(|l| l.len() > self.config.snapshot_log_bytes)
+        {
             self.snapshot(inner)?;
         }
         Ok(())
@@ -503,7 +524,11 @@ fn remove_stale(dir: &Path, keep: u64) {
             .and_then(|g| g.parse::<u64>().ok());
         if generation.is_some_and(|g| g != keep) {
             let p = e.path();
-            let _ = if p.is_dir() { std::fs::remove_dir_all(&p) } else { std::fs::remove_file(&p) };
+            let _ = if p.is_dir() {
+                std::fs::remove_dir_all(&p)
+            } else {
+                std::fs::remove_file(&p)
+            };
         }
     }
 }
@@ -571,8 +596,12 @@ impl Inner {
 
     /// Whether an upsert row would change nothing (same namespace, metadata and values).
     fn unchanged(&self, row: &Row, dim: usize) -> bool {
-        let Some(&org) = self.org_ids.get(&row.org) else { return false };
-        let Some(&slot) = self.keys.get(&(org, row.id.as_str().into())) else { return false };
+        let Some(&org) = self.org_ids.get(&row.org) else {
+            return false;
+        };
+        let Some(&slot) = self.keys.get(&(org, row.id.as_str().into())) else {
+            return false;
+        };
         let s = &self.slots[slot as usize];
         s.namespace.as_deref() == row.namespace.as_deref()
             && s.metadata == row.metadata
@@ -628,7 +657,9 @@ impl Inner {
     /// A new graph from the live records only.
     fn rebuild(&mut self, info: &IndexInfo, config: &HnswConfig) {
         let dim = info.dimensions;
-        let live: Vec<u32> = (0..self.slots.len() as u32).filter(|&s| !self.slots[s as usize].deleted).collect();
+        let live: Vec<u32> = (0..self.slots.len() as u32)
+            .filter(|&s| !self.slots[s as usize].deleted)
+            .collect();
         tracing::info!(index = %info.name, live = live.len(), tombstones = self.tombstones, "rebuilding the vector graph");
         let old_slots = std::mem::take(&mut self.slots);
         let old_vectors = std::mem::take(&mut self.vectors);
@@ -689,7 +720,14 @@ impl Inner {
         ((hits as f64 + 1.0) / SAMPLE as f64 * os.slots.len() as f64).ceil() as usize
     }
 
-    fn search(&self, info: &IndexInfo, config: &HnswConfig, org: u32, query: &VectorQuery, q: &[f32]) -> Vec<VectorMatch> {
+    fn search(
+        &self,
+        info: &IndexInfo,
+        config: &HnswConfig,
+        org: u32,
+        query: &VectorQuery,
+        q: &[f32],
+    ) -> Vec<VectorMatch> {
         let dim = info.dimensions;
         let metric = info.metric;
         let kern = kernels::kernels();
@@ -763,7 +801,9 @@ impl VectorIndex for HnswIndex {
     async fn delete(&self, org_id: &str, ids: &[String]) -> crow_core::Result<usize> {
         self.writable()?;
         let mut inner = self.write();
-        let Some(&org) = inner.org_ids.get(org_id) else { return Ok(0) };
+        let Some(&org) = inner.org_ids.get(org_id) else {
+            return Ok(0);
+        };
         let present: Vec<String> = ids
             .iter()
             .filter(|id| inner.keys.contains_key(&(org, id.as_str().into())))
@@ -786,7 +826,9 @@ impl VectorIndex for HnswIndex {
 
     async fn get(&self, org_id: &str, ids: &[String]) -> crow_core::Result<Vec<VectorRecord>> {
         let inner = self.read();
-        let Some(&org) = inner.org_ids.get(org_id) else { return Ok(Vec::new()) };
+        let Some(&org) = inner.org_ids.get(org_id) else {
+            return Ok(Vec::new());
+        };
         let dim = self.info.dimensions;
         Ok(ids
             .iter()
@@ -810,7 +852,9 @@ impl VectorIndex for HnswIndex {
             vector::normalize(&mut q)?;
         }
         let inner = self.read();
-        let Some(&org) = inner.org_ids.get(org_id) else { return Ok(Vec::new()) };
+        let Some(&org) = inner.org_ids.get(org_id) else {
+            return Ok(Vec::new());
+        };
         Ok(inner.search(&self.info, &self.config, org, query, &q))
     }
 

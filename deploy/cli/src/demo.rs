@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, Result, bail};
 use crow_core::model::{CatalogTerm, EventType, OrgCredentials, Product};
 use crow_core::ports::{BlobStore, CatalogStore, EventStore, FunnelStep, InteractionQuery, JobQueue, queues};
+use crow_core::vector::IndexKind;
 use crow_nlp::analyzer::{TextSummary, summarize};
 use crow_server::{Server, ServerConfig, now_millis};
 use rand::rngs::StdRng;
@@ -87,6 +88,9 @@ const FEEDBACK: [&str; 10] = [
 ];
 
 const SHOP: &str = "https://shop.example";
+
+/// The demo's closing semantic query.
+const DEMO_QUERY: &str = "my package took forever to show up";
 
 struct Visitor {
     anon: String,
@@ -347,6 +351,12 @@ pub async fn run(data_dir: &std::path::Path, models: Option<&std::path::Path>, a
         })
         .collect();
     store.upsert_products(&creds.org_id, &products).await?;
+    if let Some(indexes) = &server.backends().indexes {
+        let embedder = crow_server::Blocking(&server.backends().analyzer);
+        crow_ingest::search::index_products(&embedder, indexes.get(IndexKind::Products), &creds.org_id, &products)
+            .await
+            .context("embedding the catalog")?;
+    }
     let competitors: Vec<CatalogTerm> = COMPETITORS
         .iter()
         .map(|c| CatalogTerm {
@@ -432,12 +442,32 @@ pub async fn run(data_dir: &std::path::Path, models: Option<&std::path::Path>, a
         d
     };
     let feedback = feedback_report(store, org).await?;
+    // A semantic query over the feedback, through the real endpoint: no word of it appears in
+    // the text it should find ("Delivery was late ...").
+    let search = match &server.backends().indexes {
+        Some(_) => {
+            let resp = client
+                .get(format!("{base}{}", crow_ingest::api::SEARCH_ROUTE))
+                .bearer_auth(&creds.api_key)
+                .query(&[("q", DEMO_QUERY), ("k", "20"), ("filter", "label=negative")])
+                .send()
+                .await?;
+            let status = resp.status();
+            let body: Value = resp.json().await.unwrap_or(Value::Null);
+            if !status.is_success() {
+                bail!("search answered {status}: {body}");
+            }
+            body
+        }
+        None => Value::Null,
+    };
     let elapsed = started.elapsed().as_secs_f64();
 
     if args.json {
         let report = json!({
             "org_id": org, "events_sent": sent, "summary": summary, "funnel": funnel,
             "raw_batches_archived": archived, "dead_jobs": dead, "seconds": elapsed, "feedback": feedback,
+            "search": search,
         });
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
@@ -494,6 +524,25 @@ pub async fn run(data_dir: &std::path::Path, models: Option<&std::path::Path>, a
             println!("    e.g. {label:<8} \"{text}\"");
         }
         println!();
+        match search["data"].as_array() {
+            Some(hits) => {
+                println!("  semantic search: \"{DEMO_QUERY}\" (negative feedback)");
+                // Many customers send the same words: show each text once, with its count.
+                let mut seen: Vec<(&str, f64, usize)> = Vec::new();
+                for hit in hits {
+                    let text = hit["snippet"].as_str().unwrap_or("");
+                    match seen.iter_mut().find(|(t, _, _)| *t == text) {
+                        Some(entry) => entry.2 += 1,
+                        None => seen.push((text, hit["score"].as_f64().unwrap_or(0.0), 1)),
+                    }
+                }
+                for (text, score, n) in seen.iter().take(3) {
+                    println!("    {score:.2}  {n:>2}×  \"{text}\"");
+                }
+            }
+            None => println!("  semantic search: needs the embedding model (`make models`)"),
+        }
+        println!();
         println!("  done in {elapsed:.1} s; data in {}", data_dir.display());
         let exe = std::env::current_exe()
             .ok()
@@ -507,6 +556,11 @@ pub async fn run(data_dir: &std::path::Path, models: Option<&std::path::Path>, a
         println!(
             "    curl -H 'Authorization: Bearer {}' http://127.0.0.1:8787/api/v1/sessions",
             creds.api_key
+        );
+        println!(
+            "    {exe} --data {} search \"{DEMO_QUERY}\" --org {} --filter label=negative",
+            data_dir.display(),
+            org
         );
     }
     if dead > 0 {

@@ -16,6 +16,7 @@ use anyhow::{Context as _, Result, bail};
 use clap::{Parser, Subcommand};
 use crow_core::model::CatalogTerm;
 use crow_core::ports::{AccountStore, CatalogStore};
+use crow_core::vector::{IndexKind, MetadataFilter};
 use crow_nlp::head::TrainConfig;
 use crow_server::{Backends, Server, ServerConfig, now_millis};
 use crow_store::Durability;
@@ -38,6 +39,8 @@ use crow_store::Durability;
 ///   crow products import catalog.csv --org ORG_ID
 ///
 ///   crow analyze "The Trail Runner 42 is not bad at all"
+///
+///   crow search "delivery took forever" --org ORG_ID --filter label=negative
 ///
 ///   crow train --task intent --data labeled.jsonl --out intent.json
 #[derive(Debug, Parser)]
@@ -136,6 +139,37 @@ enum Command {
         /// Use the lexicon tier even when models are present.
         #[arg(long)]
         lexicon: bool,
+    },
+    /// Semantic search: the org's records nearest in meaning to a text.
+    ///
+    /// Indexes: `interactions` (the text of events: feedback, search queries, chat messages),
+    /// `products` (the catalog: name, brand, category, description), `social` (mentions). Events
+    /// are indexed by the workflows as they are processed, products when imported; both need the
+    /// embedding model (`make models`, or --models DIR).
+    ///
+    /// Filters (repeatable, ANDed) on the records' metadata: `key=value`, `key!=value`,
+    /// `key>=v`, `key<=v`, `key>v`, `key<v`, `key=[a,b]` (one of). Interaction keys: type, name,
+    /// field, session_id, person_id, ts (ms), label (positive|neutral|negative), sentiment,
+    /// language, product_id. Product keys: product_id, sku, name, brand, category, price_cents.
+    /// Example: crow search "too small" --org ORG --filter label=negative --filter ts>=1733000000000
+    Search {
+        /// The text to search for.
+        query: String,
+        /// The org whose records to search.
+        #[arg(long)]
+        org: String,
+        /// interactions, products or social.
+        #[arg(long, default_value = "interactions")]
+        index: String,
+        /// A metadata filter (repeatable).
+        #[arg(long = "filter")]
+        filters: Vec<String>,
+        /// How many hits (1..=100).
+        #[arg(long, default_value_t = 10)]
+        k: usize,
+        /// One JSON object per hit: {id, score, snippet, metadata}.
+        #[arg(long)]
+        json: bool,
     },
     /// Train a linear head on sentence embeddings from labelled texts.
     ///
@@ -262,9 +296,12 @@ fn main() -> std::process::ExitCode {
     }
 }
 
-fn backends(data: &Path) -> Result<Backends> {
-    Backends::open(&ServerConfig::new(data, "127.0.0.1:0".parse()?))
-        .with_context(|| format!("opening the data directory {}", data.display()))
+fn backends(data: &Path, models: Option<&Path>) -> Result<Backends> {
+    let mut config = ServerConfig::new(data, "127.0.0.1:0".parse()?);
+    if let Some(m) = models {
+        config.nlp.models_dir = m.to_path_buf();
+    }
+    Backends::open(&config).with_context(|| format!("opening the data directory {}", data.display()))
 }
 
 /// What to do about an unknown org.
@@ -283,7 +320,7 @@ async fn run(cli: Cli) -> Result<()> {
             if name.trim().is_empty() {
                 bail!("the org name must not be empty");
             }
-            let b = backends(&cli.data)?;
+            let b = backends(&cli.data, cli.models.as_deref())?;
             let creds = b.store().create_org(name.trim(), now_millis()).await?;
             if json {
                 println!("{}", serde_json::to_string(&creds)?);
@@ -300,7 +337,7 @@ async fn run(cli: Cli) -> Result<()> {
             }
         }
         Command::Org(OrgCommand::List { json }) => {
-            let b = backends(&cli.data)?;
+            let b = backends(&cli.data, cli.models.as_deref())?;
             let orgs = b.store().list_orgs().await?;
             if json {
                 println!("{}", serde_json::to_string(&orgs)?);
@@ -357,15 +394,29 @@ async fn run(cli: Cli) -> Result<()> {
             server.wait().await?;
         }
         Command::Ingest { file, org } => {
-            import_events(&backends(&cli.data)?, &file, &org).await?;
+            import_events(&backends(&cli.data, cli.models.as_deref())?, &file, &org).await?;
         }
         Command::Products(ProductsCommand::Import { file, org, json }) => {
-            let b = backends(&cli.data)?;
+            let b = backends(&cli.data, cli.models.as_deref())?;
             require_org(&b, &org).await?;
             let bytes = std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
             let format = crow_ingest::catalog::Format::from_path(&file.to_string_lossy());
             let parsed = crow_ingest::catalog::parse(&org, &bytes, format, now_millis());
             let changed = b.store().upsert_products(&org, &parsed.products).await?;
+            match &b.indexes {
+                Some(indexes) => {
+                    let embedder = crow_server::Blocking(&b.analyzer);
+                    crow_ingest::search::index_products(
+                        &embedder,
+                        indexes.get(IndexKind::Products),
+                        &org,
+                        &parsed.products,
+                    )
+                    .await
+                    .context("embedding the products for semantic search")?;
+                }
+                None => eprintln!("note: products are not embedded for search: no embedding model (`make models`)"),
+            }
             if json {
                 println!(
                     "{}",
@@ -385,8 +436,54 @@ async fn run(cli: Cli) -> Result<()> {
                 bail!("no product could be imported");
             }
         }
+        Command::Search {
+            query,
+            org,
+            index,
+            filters,
+            k,
+            json,
+        } => {
+            let b = backends(&cli.data, cli.models.as_deref())?;
+            require_org(&b, &org).await?;
+            let Some(indexes) = &b.indexes else {
+                bail!("semantic search needs the embedding model: run `make models` or pass --models DIR");
+            };
+            let req = crow_ingest::search::SearchRequest {
+                query,
+                index: index.parse()?,
+                k,
+                filter: MetadataFilter::parse_exprs(&filters)?,
+            };
+            let hits = crow_ingest::search::search(indexes, &crow_server::Blocking(&b.analyzer), &org, &req).await?;
+            for hit in &hits {
+                if json {
+                    println!("{}", serde_json::to_string(hit)?);
+                } else {
+                    let meta: Vec<String> = ["label", "type", "name", "sku", "category"]
+                        .iter()
+                        .filter_map(|k| {
+                            hit.metadata
+                                .get(*k)
+                                .and_then(|v| v.as_str())
+                                .map(|v| format!("{k}={v}"))
+                        })
+                        .collect();
+                    println!(
+                        "{:.3}  {}  {}  [{}]",
+                        hit.score,
+                        hit.id,
+                        hit.snippet.as_deref().unwrap_or(""),
+                        meta.join(" ")
+                    );
+                }
+            }
+            if hits.is_empty() && !json {
+                eprintln!("no hits in the {} index of {org}", req.index);
+            }
+        }
         Command::Terms(TermsCommand::Add { org, kind, names }) => {
-            let b = backends(&cli.data)?;
+            let b = backends(&cli.data, cli.models.as_deref())?;
             require_org(&b, &org).await?;
             let terms: Vec<CatalogTerm> = names
                 .iter()
@@ -399,7 +496,7 @@ async fn run(cli: Cli) -> Result<()> {
             println!("{added} new {kind} names");
         }
         Command::Terms(TermsCommand::List { org }) => {
-            let b = backends(&cli.data)?;
+            let b = backends(&cli.data, cli.models.as_deref())?;
             require_org(&b, &org).await?;
             for t in b.store().list_terms(&org).await? {
                 println!("{:<11} {}", t.kind, t.name);

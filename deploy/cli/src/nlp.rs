@@ -47,7 +47,7 @@ pub async fn analyze(
         .map(|p| head::Head::load(p))
         .collect::<Result<Vec<_>, _>>()?;
     if let Some(org) = org {
-        let b = backends(data_dir)?;
+        let b = backends(data_dir, models)?;
         require_org(&b, org).await?;
         analyzer = analyzer.with_catalog(Arc::new(b.store().clone()));
     }

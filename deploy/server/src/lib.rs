@@ -26,12 +26,15 @@ use std::time::{Duration, Instant};
 use axum::body::Body;
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderName, HeaderValue, Request, Response, StatusCode};
-use crow_core::ports::{Embedder, JobQueue, queues};
+use crow_core::ports::{Embedder, JobQueue, VectorIndex, queues};
+use crow_core::vector::{IndexInfo, IndexKind, Metric};
 use crow_ingest::http::{HttpRequest, HttpResponse};
 use crow_ingest::ingest::{IngestConfig, IngestService, Routed};
+use crow_ingest::search::Indexes;
 use crow_ingest::workflows::{PortRefs, WithText};
 use crow_nlp::{Analyzer, NlpConfig};
-use crow_store::{Durability, LocalBlobStore, SqliteStore, StoreConfig};
+use crow_store::vector::{HnswConfig, HnswIndex};
+use crow_store::{Durability, LocalBlobStore, SqliteStore, StoreConfig, StoreError};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{Notify, watch};
 
@@ -84,6 +87,9 @@ pub struct ServerConfig {
     /// Text intelligence: where the models are (the `[nlp]` table). Without model files the
     /// lexicon tier runs.
     pub nlp: NlpConfig,
+    /// The vector indexes' tuning (the `[vectors]` table: `m`, `ef_construction`, `ef_search`,
+    /// `exact_below`, `exact_max_candidates`, `rebuild_tombstones`, `snapshot_log_bytes`, `sync`).
+    pub vectors: HnswConfig,
 }
 
 impl Default for ServerConfig {
@@ -97,6 +103,7 @@ impl Default for ServerConfig {
             worker_poll_ms: 200,
             run_worker: true,
             nlp: NlpConfig::default(),
+            vectors: HnswConfig::default(),
         }
     }
 }
@@ -125,6 +132,8 @@ pub struct Backends {
     pub wake: Notify,
     /// Text analysis (model tier when its files are present, else the lexicon tier).
     pub analyzer: Analyzer,
+    /// The three vector indexes under `data/vectors/`, when the embedding model is loaded.
+    pub indexes: Option<Indexes>,
     data_dir: PathBuf,
 }
 
@@ -159,12 +168,17 @@ impl Backends {
             None => tracing::info!(tier = analyzer.tier(), "text analysis ready"),
         }
         let analyzer = analyzer.with_catalog(Arc::new(store.clone()));
+        let indexes = match analyzer.embedding_dim() {
+            Some(dim) => Some(open_indexes(&config.data_dir, dim, &config.vectors).map_err(store_err)?),
+            None => None,
+        };
         Ok(Backends {
             ingest: IngestService::new(store, config.ingest.clone()),
             blobs,
             metrics: Metrics::default(),
             wake: Notify::new(),
             analyzer,
+            indexes,
             data_dir: config.data_dir.clone(),
         })
     }
@@ -210,6 +224,12 @@ impl Backends {
             }
             Some(Routed::Api(resp)) => return (resp, "api"),
             None => {}
+        }
+        if req.path.trim_end_matches('/') == crow_ingest::api::SEARCH_ROUTE {
+            let text = Blocking(&self.analyzer);
+            let embedder = self.analyzer.embedding_dim().map(|_| &text as &dyn Embedder);
+            let resp = crow_ingest::api::search(self.store(), self.indexes.as_ref(), embedder, req).await;
+            return (resp, "api");
         }
         if req.path.trim_end_matches('/') == crow_ingest::api::ANALYZE_ROUTE {
             let text = Blocking(&self.analyzer);
@@ -259,6 +279,7 @@ impl Backends {
                 ports: PortRefs::shared(self.store(), &self.blobs),
                 analyzer: &text,
                 embedder: self.analyzer.embedding_dim().map(|_| &text as &dyn Embedder),
+                indexes: self.indexes.as_ref(),
             };
             match crow_ingest::workflows::trigger::run_once(&ports, queue, max, now_millis(), jitter).await {
                 Ok(report) => {
@@ -271,6 +292,33 @@ impl Backends {
         }
         handled
     }
+}
+
+/// Opens (creating) the three vector indexes under `data_dir/vectors/` for `dim`-dimensional
+/// cosine embeddings. An index another process owns (a running `crow serve` while the CLI
+/// searches) is opened read-only: searches work, writes answer "unavailable".
+pub fn open_indexes(data_dir: &std::path::Path, dim: usize, config: &HnswConfig) -> Result<Indexes, StoreError> {
+    let open = |kind: IndexKind| -> Result<Arc<dyn VectorIndex>, StoreError> {
+        let info = IndexInfo {
+            name: kind.index_name().to_string(),
+            dimensions: dim,
+            metric: Metric::Cosine,
+        };
+        let dir = data_dir.join("vectors").join(kind.index_name());
+        let index = match HnswIndex::open(&dir, info.clone(), config.clone()) {
+            Err(StoreError::Locked(_)) => {
+                tracing::info!(index = kind.index_name(), "opened read-only: another process owns it");
+                HnswIndex::open_read_only(&dir, info, config.clone())?
+            }
+            other => other?,
+        };
+        Ok(Arc::new(index))
+    };
+    Ok(Indexes::new(
+        open(IndexKind::Interactions)?,
+        open(IndexKind::Products)?,
+        open(IndexKind::Social)?,
+    ))
 }
 
 /// Milliseconds since the Unix epoch, by this machine's clock.
@@ -376,7 +424,15 @@ impl Server {
         if let Some(w) = self.worker {
             let _ = w.await;
         }
-        self.task.await.unwrap_or(Ok(()))
+        let served = self.task.await.unwrap_or(Ok(()));
+        // Compact the indexes' logs into snapshots so the next start loads fast (nothing is
+        // lost without it: the logs replay).
+        if let Some(indexes) = &self.backends.indexes
+            && let Err(e) = indexes.persist().await
+        {
+            tracing::warn!(error = %e, "could not snapshot the vector indexes");
+        }
+        served
     }
 
     /// Serves until Ctrl-C or SIGTERM, then shuts down gracefully.
