@@ -13,7 +13,7 @@ NEGATION_SET := crow-nlp/tests/data/negation.jsonl
 WASM_CRATES := -p crow-core -p crow-ingest -p crow-nlp
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 
-.PHONY: demo test fmt lint unit wasm deps wasm-target python-clients build release bench bench-nlp clean models models-fetch
+.PHONY: demo test fmt lint unit wasm deps wasm-target python-clients build release bench bench-nlp bench-vectors clean models models-fetch
 
 ## Build the release binary and run CROW's main job on embedded defaults.
 demo: release
@@ -78,6 +78,10 @@ bench:
 ## Text intelligence: embeddings and sentiment, Rust vs Python onnxruntime, and the lexicon tier.
 bench-nlp: models
 	bash scripts/bench_nlp.sh
+
+## Vector search: crow-store's HNSW index vs hnswlib and faiss, one thread (synthetic 100k and MiniLM sets).
+bench-vectors: models
+	bash scripts/bench_vectors.sh
 
 clean:
 	rm -rf crow-data bench/out

@@ -1138,8 +1138,11 @@ impl Embedder for HashEmbedder {
 pub struct BruteForceIndex {
     info: IndexInfo,
     /// `(org, namespace, id)` → record (values normalized for cosine).
-    records: Mutex<BTreeMap<(String, Option<String>, String), VectorRecord>>,
+    records: Mutex<BTreeMap<RecordKey, VectorRecord>>,
 }
+
+/// `(org, namespace, id)`.
+type RecordKey = (String, Option<String>, String);
 
 impl BruteForceIndex {
     /// An empty cosine index of `dim`-dimensional vectors.
@@ -1195,7 +1198,11 @@ impl VectorIndex for BruteForceIndex {
         let map = lock(&self.records);
         Ok(ids
             .iter()
-            .filter_map(|id| map.iter().find(|((o, _, i), _)| o == org_id && i == id).map(|(_, r)| r.clone()))
+            .filter_map(|id| {
+                map.iter()
+                    .find(|((o, _, i), _)| o == org_id && i == id)
+                    .map(|(_, r)| r.clone())
+            })
             .collect())
     }
 
@@ -2054,7 +2061,11 @@ mod tests {
             assert_eq!(idx.query("o1", &only_y).await.unwrap()[0].id, "b");
             assert_eq!(idx.delete("o1", &["a".into()]).await.unwrap(), 1);
             assert_eq!(idx.query("o1", &q).await.unwrap()[0].id, "b");
-            assert_eq!(idx.query("o2", &q).await.unwrap()[0].id, "a", "o2's a survives o1's delete");
+            assert_eq!(
+                idx.query("o2", &q).await.unwrap()[0].id,
+                "a",
+                "o2's a survives o1's delete"
+            );
             assert!(matches!(
                 idx.query("o1", &VectorQuery::new(vec![1.0], 1)).await,
                 Err(Error::Invalid { .. })

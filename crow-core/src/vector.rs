@@ -90,7 +90,12 @@ impl FromStr for IndexKind {
         IndexKind::ALL
             .into_iter()
             .find(|k| k.as_str() == s || k.index_name() == s)
-            .ok_or_else(|| Error::invalid("index", format!("unknown index {s:?}: use interactions, products or social")))
+            .ok_or_else(|| {
+                Error::invalid(
+                    "index",
+                    format!("unknown index {s:?}: use interactions, products or social"),
+                )
+            })
     }
 }
 
@@ -139,7 +144,11 @@ impl Metric {
 
     /// Orders two scores best first.
     pub fn compare(self, a: f32, b: f32) -> Ordering {
-        if self.higher_is_closer() { b.total_cmp(&a) } else { a.total_cmp(&b) }
+        if self.higher_is_closer() {
+            b.total_cmp(&a)
+        } else {
+            a.total_cmp(&b)
+        }
     }
 }
 
@@ -151,7 +160,10 @@ impl FromStr for Metric {
             "cosine" => Ok(Metric::Cosine),
             "euclidean" => Ok(Metric::Euclidean),
             "dot-product" | "dot" => Ok(Metric::DotProduct),
-            _ => Err(Error::invalid("metric", format!("unknown metric {s:?}: use cosine, euclidean or dot-product"))),
+            _ => Err(Error::invalid(
+                "metric",
+                format!("unknown metric {s:?}: use cosine, euclidean or dot-product"),
+            )),
         }
     }
 }
@@ -176,7 +188,10 @@ pub fn l2_squared(a: &[f32], b: &[f32]) -> f32 {
 pub fn normalize(v: &mut [f32]) -> Result<()> {
     let norm = dot(v, v).sqrt();
     if norm == 0.0 || !norm.is_finite() {
-        return Err(Error::invalid("values", "a zero vector has no direction under the cosine metric"));
+        return Err(Error::invalid(
+            "values",
+            "a zero vector has no direction under the cosine metric",
+        ));
     }
     v.iter_mut().for_each(|x| *x /= norm);
     Ok(())
@@ -203,7 +218,9 @@ impl IndexInfo {
         }
         self.validate_vector(&record.values)
             .map_err(|reason| Error::invalid(field("values"), reason))?;
-        let size = serde_json::to_vec(&record.metadata).map(|v| v.len()).unwrap_or(usize::MAX);
+        let size = serde_json::to_vec(&record.metadata)
+            .map(|v| v.len())
+            .unwrap_or(usize::MAX);
         if size > MAX_METADATA_BYTES {
             return Err(Error::invalid(
                 field("metadata"),
@@ -215,7 +232,8 @@ impl IndexInfo {
 
     /// Checks a query: vector length, `top_k`, namespace.
     pub fn validate_query(&self, query: &VectorQuery) -> Result<()> {
-        self.validate_vector(&query.vector).map_err(|reason| Error::invalid("vector", reason))?;
+        self.validate_vector(&query.vector)
+            .map_err(|reason| Error::invalid("vector", reason))?;
         if query.top_k == 0 || query.top_k > MAX_TOP_K {
             return Err(Error::invalid(
                 "top_k",
@@ -473,7 +491,11 @@ impl MetadataFilter {
                             "$ne" => conditions.push((field.clone(), Condition::Ne(scalar(v).map_err(at)?))),
                             "$in" | "$nin" => {
                                 let list = scalar_list(v).map_err(at)?;
-                                let cond = if op == "$in" { Condition::In(list) } else { Condition::Nin(list) };
+                                let cond = if op == "$in" {
+                                    Condition::In(list)
+                                } else {
+                                    Condition::Nin(list)
+                                };
                                 conditions.push((field.clone(), cond));
                             }
                             "$gt" | "$gte" => range_lower = Some((orderable(v).map_err(at)?, op == "$gte")),
@@ -545,8 +567,8 @@ impl MetadataFilter {
         for expr in exprs {
             let expr = expr.as_ref().trim();
             if expr.starts_with('{') {
-                let json: Value = serde_json::from_str(expr)
-                    .map_err(|e| Error::invalid("filter", format!("not valid JSON: {e}")))?;
+                let json: Value =
+                    serde_json::from_str(expr).map_err(|e| Error::invalid("filter", format!("not valid JSON: {e}")))?;
                 filter.conditions.extend(MetadataFilter::from_json(&json)?.conditions);
                 continue;
             }
@@ -598,7 +620,11 @@ fn parse_expr(expr: &str) -> Result<(String, Condition)> {
             if items.iter().any(|v| v == &Value::String(String::new())) {
                 return Err(at("an empty item in the list".into()));
             }
-            if op == "=" { Condition::In(items) } else { Condition::Nin(items) }
+            if op == "=" {
+                Condition::In(items)
+            } else {
+                Condition::Nin(items)
+            }
         }
         "=" => Condition::Eq(cli_value(raw)),
         "!=" => Condition::Ne(cli_value(raw)),
@@ -714,7 +740,10 @@ mod tests {
         assert!(ok(json!({"ts": 100.0})), "numbers compare by value");
         assert!(ok(json!({"score": {"$lte": 0.7}})));
         assert!(ok(json!({"channel": {"$gte": "w"}})), "strings order bytewise");
-        assert!(!ok(json!({"channel": {"$gt": 5}})), "a string is not comparable with a number");
+        assert!(
+            !ok(json!({"channel": {"$gt": 5}})),
+            "a string is not comparable with a number"
+        );
         assert!(ok(json!({"nested.k": 2})));
         assert!(ok(json!({})));
     }
@@ -732,7 +761,8 @@ mod tests {
 
     #[test]
     fn cli_expressions() {
-        let f = MetadataFilter::parse_exprs(["label=negative", "ts>=5", "ts<10", "sku=\"123\"", "ch=[web,app]"]).unwrap();
+        let f =
+            MetadataFilter::parse_exprs(["label=negative", "ts>=5", "ts<10", "sku=\"123\"", "ch=[web,app]"]).unwrap();
         assert_eq!(
             f.to_json(),
             json!({"label": "negative", "ts": {"$gte": 5, "$lt": 10}, "sku": "123", "ch": {"$in": ["web", "app"]}})
@@ -764,11 +794,17 @@ mod tests {
         let e = info.validate_record(2, &rec("a", vec![1.0])).unwrap_err().to_string();
         assert!(e.contains("vectors[2].values") && e.contains("3 dimensions"), "{e}");
         assert!(info.validate_record(0, &rec("", vec![1.0, 0.0, 0.0])).is_err());
-        assert!(info.validate_record(0, &rec(&"x".repeat(65), vec![1.0, 0.0, 0.0])).is_err());
+        assert!(
+            info.validate_record(0, &rec(&"x".repeat(65), vec![1.0, 0.0, 0.0]))
+                .is_err()
+        );
         assert!(info.validate_record(0, &rec("a", vec![f32::NAN, 0.0, 0.0])).is_err());
         assert!(info.validate_record(0, &rec("a", vec![0.0; 3])).is_err());
         assert!(info.validate_query(&VectorQuery::new(vec![1.0, 0.0, 0.0], 0)).is_err());
-        assert!(info.validate_query(&VectorQuery::new(vec![1.0, 0.0, 0.0], 101)).is_err());
+        assert!(
+            info.validate_query(&VectorQuery::new(vec![1.0, 0.0, 0.0], 101))
+                .is_err()
+        );
         assert!(info.validate_query(&VectorQuery::new(vec![1.0, 0.0, 0.0], 10)).is_ok());
     }
 
@@ -776,7 +812,12 @@ mod tests {
     fn scores_and_order() {
         assert_eq!(Metric::Euclidean.score(&[0.0, 0.0], &[3.0, 4.0]), 5.0);
         assert_eq!(Metric::DotProduct.score(&[1.0, 2.0], &[3.0, 4.0]), 11.0);
-        let best = top_k(Metric::Euclidean, [(3.0, "c"), (1.0, "b"), (1.0, "a"), (2.0, "d")], 3, |s| *s);
+        let best = top_k(
+            Metric::Euclidean,
+            [(3.0, "c"), (1.0, "b"), (1.0, "a"), (2.0, "d")],
+            3,
+            |s| *s,
+        );
         assert_eq!(best.iter().map(|x| x.1).collect::<Vec<_>>(), ["a", "b", "d"]);
         let best = top_k(Metric::Cosine, [(0.1, "x"), (0.9, "y")], 5, |s| *s);
         assert_eq!(best[0].1, "y");

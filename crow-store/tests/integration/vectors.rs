@@ -5,10 +5,10 @@ use std::collections::HashSet;
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
+use crow_core::Error;
 use crow_core::ports::VectorIndex;
 use crow_core::testing::BruteForceIndex;
 use crow_core::vector::{IndexInfo, MetadataFilter, Metric, VectorQuery, VectorRecord};
-use crow_core::Error;
 use crow_store::StoreError;
 use crow_store::vector::{HnswConfig, HnswIndex};
 use rand::rngs::StdRng;
@@ -126,7 +126,11 @@ async fn a_small_org_in_a_large_shared_index_gets_its_k_hits() {
     assert_eq!(small_vec.len(), 1);
     assert!(big_hits.iter().all(|h| h.metadata["ts"].as_u64().is_some()));
     assert_eq!(index.delete("big", &["v0".into()]).await.unwrap(), 1);
-    assert_eq!(index.get("small", &["v0".into()]).await.unwrap().len(), 1, "big's delete spares small's v0");
+    assert_eq!(
+        index.get("small", &["v0".into()]).await.unwrap().len(),
+        1,
+        "big's delete spares small's v0"
+    );
     assert!(index.get("nobody", &["v0".into()]).await.unwrap().is_empty());
     assert!(index.query("nobody", &q).await.unwrap().is_empty());
     assert_eq!(index.count("small").await.unwrap(), 60);
@@ -177,15 +181,37 @@ async fn bad_input_is_a_clear_error_and_changes_nothing() {
         .upsert("o", vec![rec("a", vec![1.0, 0.0, 0.0]), rec("b", vec![1.0])])
         .await
         .unwrap_err();
-    assert!(matches!(&err, Error::Invalid { field, .. } if field == "vectors[1].values"), "{err}");
+    assert!(
+        matches!(&err, Error::Invalid { field, .. } if field == "vectors[1].values"),
+        "{err}"
+    );
     assert_eq!(index.count("o").await.unwrap(), 0, "a bad batch stores nothing");
-    assert!(index.upsert("o", vec![rec("a", vec![f32::INFINITY, 0.0, 0.0])]).await.is_err());
+    assert!(
+        index
+            .upsert("o", vec![rec("a", vec![f32::INFINITY, 0.0, 0.0])])
+            .await
+            .is_err()
+    );
     assert!(index.upsert("", vec![rec("a", vec![1.0, 0.0, 0.0])]).await.is_err());
     let many = (0..5001).map(|i| rec(&i.to_string(), vec![1.0, 0.0, 0.0])).collect();
     assert!(matches!(index.upsert("o", many).await, Err(Error::TooLarge(_))));
     assert!(index.query("o", &VectorQuery::new(vec![1.0, 0.0], 1)).await.is_err());
-    assert!(index.query("o", &VectorQuery::new(vec![1.0, 0.0, 0.0], 0)).await.is_err());
-    assert!(HnswIndex::in_memory(info(3), HnswConfig { m: 1, ..HnswConfig::default() }).is_err());
+    assert!(
+        index
+            .query("o", &VectorQuery::new(vec![1.0, 0.0, 0.0], 0))
+            .await
+            .is_err()
+    );
+    assert!(
+        HnswIndex::in_memory(
+            info(3),
+            HnswConfig {
+                m: 1,
+                ..HnswConfig::default()
+            }
+        )
+        .is_err()
+    );
 }
 
 #[tokio::test]
@@ -206,13 +232,20 @@ async fn namespaces_and_metrics() {
         metadata: Default::default(),
     };
     index
-        .upsert("o", vec![rec("a", Some("x"), vec![0.0, 0.0]), rec("b", Some("y"), vec![3.0, 4.0])])
+        .upsert(
+            "o",
+            vec![rec("a", Some("x"), vec![0.0, 0.0]), rec("b", Some("y"), vec![3.0, 4.0])],
+        )
         .await
         .unwrap();
     let mut q = VectorQuery::new(vec![3.0, 4.0], 2);
     let hits = index.query("o", &q).await.unwrap();
     assert_eq!((hits[0].id.as_str(), hits[0].score), ("b", 0.0));
-    assert_eq!((hits[1].id.as_str(), hits[1].score), ("a", 5.0), "euclidean scores are distances");
+    assert_eq!(
+        (hits[1].id.as_str(), hits[1].score),
+        ("a", 5.0),
+        "euclidean scores are distances"
+    );
     q.namespace = Some("x".into());
     let hits = index.query("o", &q).await.unwrap();
     assert_eq!(hits.iter().map(|h| h.id.as_str()).collect::<Vec<_>>(), ["a"]);
@@ -246,14 +279,23 @@ async fn survives_a_clean_restart_with_snapshot_and_log() {
         let ids = |v: &[crow_core::vector::VectorMatch]| v.iter().map(|m| m.id.clone()).collect::<Vec<_>>();
         assert_eq!(ids(&got), ids(expected));
     }
-    assert!(index.get("org", &["v5".into(), "v4500".into()]).await.unwrap().is_empty());
+    assert!(
+        index
+            .get("org", &["v5".into(), "v4500".into()])
+            .await
+            .unwrap()
+            .is_empty()
+    );
     index.persist().await.unwrap();
     drop(index);
     let names: Vec<String> = std::fs::read_dir(dir.path())
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
         .collect();
-    assert!(names.contains(&"gen-2".to_string()) && !names.contains(&"gen-1".to_string()), "{names:?}");
+    assert!(
+        names.contains(&"gen-2".to_string()) && !names.contains(&"gen-1".to_string()),
+        "{names:?}"
+    );
     // The index was built for 48 dimensions: opening it for 384 is a clear error.
     let err = HnswIndex::open(dir.path(), info(384), HnswConfig::default()).unwrap_err();
     assert!(matches!(err, StoreError::Invalid { .. }), "{err}");
@@ -265,7 +307,9 @@ async fn survives_a_clean_restart_with_snapshot_and_log() {
 #[tokio::test]
 #[ignore = "run by killed_mid_write_loses_nothing_acknowledged as a child process"]
 async fn child_writer() {
-    let Ok(dir) = std::env::var("CROW_VECTOR_CHILD_DIR") else { return };
+    let Ok(dir) = std::env::var("CROW_VECTOR_CHILD_DIR") else {
+        return;
+    };
     let config = HnswConfig {
         snapshot_log_bytes: 200_000,
         ..HnswConfig::default()
@@ -273,7 +317,11 @@ async fn child_writer() {
     let index = HnswIndex::open(std::path::Path::new(&dir), info(DIM), config).unwrap();
     let vectors = clustered(100_000, DIM, 31);
     for (b, chunk) in vectors.chunks(100).enumerate() {
-        let records = chunk.iter().enumerate().map(|(i, v)| record(b * 100 + i, v.clone())).collect();
+        let records = chunk
+            .iter()
+            .enumerate()
+            .map(|(i, v)| record(b * 100 + i, v.clone()))
+            .collect();
         index.upsert("org", records).await.unwrap();
         println!("acked {}", (b + 1) * 100);
     }
@@ -283,7 +331,13 @@ async fn child_writer() {
 fn killed_mid_write_loses_nothing_acknowledged() {
     let dir = tempfile::tempdir().unwrap();
     let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "vectors::child_writer", "--ignored", "--nocapture", "--test-threads=1"])
+        .args([
+            "--exact",
+            "vectors::child_writer",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env("CROW_VECTOR_CHILD_DIR", dir.path())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -309,7 +363,10 @@ fn killed_mid_write_loses_nothing_acknowledged() {
         let index = HnswIndex::open(dir.path(), info(DIM), HnswConfig::default()).unwrap();
         assert!(index.stats().generation >= 1, "a snapshot was taken before the kill");
         let count = index.count("org").await.unwrap();
-        assert!(count >= acked, "{count} records after the crash, {acked} were acknowledged");
+        assert!(
+            count >= acked,
+            "{count} records after the crash, {acked} were acknowledged"
+        );
         let ids: Vec<String> = (0..acked).map(|i| format!("v{i}")).collect();
         for chunk in ids.chunks(1000) {
             assert_eq!(index.get("org", chunk).await.unwrap().len(), chunk.len());
@@ -323,7 +380,6 @@ fn killed_mid_write_loses_nothing_acknowledged() {
     assert_eq!(rt.block_on(index.get("org", &["v999999".into()])).unwrap().len(), 1);
 }
 
-
 #[tokio::test]
 async fn one_process_owns_an_index_others_may_read_it() {
     let dir = tempfile::tempdir().unwrap();
@@ -333,9 +389,18 @@ async fn one_process_owns_an_index_others_may_read_it() {
     assert!(matches!(err, StoreError::Locked(_)), "{err}");
     let reader = HnswIndex::open_read_only(dir.path(), info(DIM), HnswConfig::default()).unwrap();
     assert!(reader.is_read_only());
-    assert_eq!(reader.count("org").await.unwrap(), 100, "the reader sees what the owner logged");
-    let write = reader.upsert("org", vec![record(7, clustered(1, DIM, 1).remove(0))]).await;
+    assert_eq!(
+        reader.count("org").await.unwrap(),
+        100,
+        "the reader sees what the owner logged"
+    );
+    let write = reader
+        .upsert("org", vec![record(7, clustered(1, DIM, 1).remove(0))])
+        .await;
     assert!(matches!(write, Err(Error::Unavailable(_))), "{write:?}");
     drop(owner);
-    assert!(HnswIndex::open(dir.path(), info(DIM), HnswConfig::default()).is_ok(), "the lock goes with its owner");
+    assert!(
+        HnswIndex::open(dir.path(), info(DIM), HnswConfig::default()).is_ok(),
+        "the lock goes with its owner"
+    );
 }
