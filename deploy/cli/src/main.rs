@@ -69,8 +69,9 @@ enum Command {
     ///
     /// Endpoints: POST /api/v1/events (CROW SDK), POST /v1/batch|track|identify|page|screen|group|alias
     /// (Segment), POST /batch/ /capture/ /e/ /i/v0/e/ (PostHog), GET /api/v1/interactions,
-    /// GET /api/v1/interactions/{id}, GET /api/v1/sessions, POST /api/v1/analyze
-    /// (Authorization: Bearer <api_key>), GET /healthz, GET /metrics (Prometheus text).
+    /// GET /api/v1/interactions/{id}, GET /api/v1/sessions, POST /api/v1/analyze,
+    /// GET /api/v1/search?q=&index=&k=&filter= (Authorization: Bearer <api_key>), GET /healthz,
+    /// GET /metrics (Prometheus text).
     ///
     /// The worker analyzes events that carry text (feedback, search queries, chat messages) with
     /// the model tier when `--models` (default ./models, see `make models`) holds it, else with
@@ -82,7 +83,8 @@ enum Command {
     /// table with `max_body_bytes`, `max_batch`, `max_depth`, `max_string_bytes`,
     /// `trust_proxy_headers`, `cors_allowed_origins = ["https://shop.example"]`, and an `[nlp]`
     /// table with `models_dir`, `embedder`, `sentiment_head`, `ner`, `intra_threads`,
-    /// `batch_size`, `max_tokens`, `use_models` (examples/crow.toml shows them all).
+    /// `batch_size`, `max_tokens`, `use_models`, and a `[vectors]` table with `m`,
+    /// `ef_construction`, `ef_search`, ... (examples/crow.toml shows them all).
     Serve {
         /// Listen address [default: 127.0.0.1:8787].
         #[arg(long, env = "CROW_ADDR")]
