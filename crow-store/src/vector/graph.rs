@@ -22,7 +22,7 @@ use hnsw_rs::api::AnnT;
 use hnsw_rs::hnsw::{Hnsw, IterPoint};
 use hnsw_rs::hnswio::HnswIo;
 
-use super::kernels::{Kernels, kernels};
+use super::kernels::{Kernels, kernels, prefetch};
 use crate::StoreError;
 
 /// hnsw_rs's graph dump needs an index created with the full 16 layers.
@@ -245,6 +245,135 @@ impl Ord for Cand {
 }
 
 impl Flat {
+    /// Re-selects every node's layer-0 links with HNSW's diversity heuristic over its out- and
+    /// in-links, then fills the row with the nearest of the rest. hnsw_rs picks a new node's links with the heuristic but, when a reverse link
+    /// overflows an old node's list, drops the farthest link instead, so old nodes end up with
+    /// only their nearest neighbours and few long links; re-selecting restores them. Parallel
+    /// (rayon); `vectors` holds slot `s` at `s * dim ..`.
+    pub(crate) fn refine(&mut self, metric: Metric, dim: usize, vectors: &[f32]) {
+        use rayon::prelude::*;
+        let (n, m0) = (self.n, self.m0);
+        let k = kernels();
+        let vector = |s: u32| &vectors[s as usize * dim..(s as usize + 1) * dim];
+        let row = |u: usize| self.neighbours[u * m0..(u + 1) * m0].iter().copied().take_while(|&v| v != u32::MAX);
+        let mut incoming: Vec<Vec<u32>> = vec![Vec::new(); n];
+        for u in 0..n {
+            for v in row(u) {
+                incoming[v as usize].push(u as u32);
+            }
+        }
+        let rows: Vec<Vec<u32>> = (0..n)
+            .into_par_iter()
+            .map(|u| {
+                let me = vector(u as u32);
+                let mut cands: Vec<(f32, u32)> = row(u)
+                    .chain(incoming[u].iter().copied())
+                    .filter(|&c| c as usize != u)
+                    .map(|c| (k.distance(metric, me, vector(c)), c))
+                    .collect();
+                cands.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+                cands.dedup_by_key(|c| c.1);
+                let mut kept: Vec<(f32, u32)> = Vec::with_capacity(m0);
+                let mut pruned: Vec<u32> = Vec::new();
+                for (d, c) in cands {
+                    if kept.len() == m0 {
+                        break;
+                    }
+                    let cv = vector(c);
+                    if kept.iter().all(|&(_, q)| k.distance(metric, cv, vector(q)) > d) {
+                        kept.push((d, c));
+                    } else {
+                        pruned.push(c);
+                    }
+                }
+                // The diverse links first, then the nearest of the others up to the row's size:
+                // long links for navigation without giving up the near ones for recall.
+                let free = m0 - kept.len();
+                kept.into_iter().map(|(_, c)| c).chain(pruned.into_iter().take(free)).collect()
+            })
+            .collect();
+        for (u, r) in rows.into_iter().enumerate() {
+            let dst = &mut self.neighbours[u * m0..(u + 1) * m0];
+            dst.fill(u32::MAX);
+            dst[..r.len()].copy_from_slice(&r);
+        }
+    }
+
+    /// Writes the flat copy (all `u32` LE: n, m0, entry + 1 (0: none), max level, the layer-0
+    /// table, then the upper nodes as slot, layer count, and per layer a length and the slots).
+    pub(crate) fn write(&self, path: &Path) -> Result<(), StoreError> {
+        let mut out: Vec<u32> = vec![self.n as u32, self.m0 as u32, self.entry.map_or(0, |e| e + 1), self.max_level as u32];
+        out.extend_from_slice(&self.neighbours);
+        let mut upper: Vec<_> = self.upper.iter().collect();
+        upper.sort_by_key(|(s, _)| **s);
+        out.push(upper.len() as u32);
+        for (slot, layers) in upper {
+            out.push(*slot);
+            out.push(layers.len() as u32);
+            for l in layers {
+                out.push(l.len() as u32);
+                out.extend_from_slice(l);
+            }
+        }
+        let bytes: Vec<u8> = out.iter().flat_map(|x| x.to_le_bytes()).collect();
+        std::fs::write(path, bytes)?;
+        std::fs::File::open(path)?.sync_all()?;
+        Ok(())
+    }
+
+    /// Reads a flat copy written by [`Flat::write`] for a graph of `n` slots.
+    pub(crate) fn read(path: &Path, n: usize) -> Result<Flat, StoreError> {
+        let corrupt = |reason: &str| StoreError::Corrupt {
+            path: path.display().to_string(),
+            reason: reason.to_string(),
+        };
+        let bytes = std::fs::read(path)?;
+        if bytes.len() % 4 != 0 {
+            return Err(corrupt("not a whole number of u32 values"));
+        }
+        let words: Vec<u32> = bytes
+            .chunks_exact(4)
+            .map(|b| u32::from_le_bytes(b.try_into().expect("4 bytes")))
+            .collect();
+        let mut it = words.iter().copied();
+        let mut next = || it.next().ok_or_else(|| corrupt("cut short"));
+        let (fn_, m0, entry, max_level) = (next()? as usize, next()? as usize, next()?, next()?);
+        if fn_ != n || m0 == 0 || m0 > 256 || max_level > 255 {
+            return Err(corrupt(&format!("header n={fn_} m0={m0} does not fit {n} records")));
+        }
+        let mut neighbours = Vec::with_capacity(n * m0);
+        for _ in 0..n * m0 {
+            let v = next()?;
+            if v != u32::MAX && v as usize >= n {
+                return Err(corrupt("a link points past the last slot"));
+            }
+            neighbours.push(v);
+        }
+        let mut upper = HashMap::new();
+        for _ in 0..next()? {
+            let slot = next()?;
+            let layers = next()? as usize;
+            let mut ls = Vec::with_capacity(layers.min(256));
+            for _ in 0..layers {
+                let len = next()? as usize;
+                let mut l = Vec::with_capacity(len.min(256));
+                for _ in 0..len {
+                    l.push(next()?);
+                }
+                ls.push(l);
+            }
+            upper.insert(slot, ls);
+        }
+        Ok(Flat {
+            n,
+            m0,
+            neighbours,
+            upper,
+            entry: entry.checked_sub(1),
+            max_level: max_level as u8,
+        })
+    }
+
     pub(crate) fn memory_bytes(&self) -> usize {
         self.neighbours.len() * 4 + self.upper.values().flatten().map(|l| l.len() * 4 + 24).sum::<usize>()
     }
@@ -304,7 +433,11 @@ impl Flat {
                 if results.len() >= ef && results.peek().is_some_and(|w| d > w.0) {
                     break;
                 }
+                // First the unvisited neighbours, their vectors requested from memory; then the
+                // distances, by when the first vectors have arrived.
                 let row = &self.neighbours[s as usize * self.m0..(s as usize + 1) * self.m0];
+                let mut fresh = [0u32; 256];
+                let mut count = 0;
                 for &nb in row {
                     if nb == u32::MAX {
                         break;
@@ -314,6 +447,11 @@ impl Flat {
                         continue;
                     }
                     *seen = epoch;
+                    prefetch(vector(nb as usize));
+                    fresh[count] = nb;
+                    count += 1;
+                }
+                for &nb in &fresh[..count] {
                     let nd = dist(nb);
                     let worst = results.peek().map_or(f32::INFINITY, |w| w.0);
                     if results.len() < ef || nd < worst {
