@@ -22,6 +22,9 @@
 //!   warm-up pass at the largest ef first.
 //! - **Filtered search** (crow only: hnsw_rs has no filter), per ef and S in 1, 10, 50:
 //!   `attr<S`, recall@min(k, 10) against gt_filter_S.i32, queries/s.
+//! - **Reachability**: every (N / 2,000)th base point searched for with its own vector at the
+//!   largest ef, by both paths (`self_found`: the share found in the top k; a miss is a point the
+//!   search cannot reach from the entry point).
 //! - **Load**: after `persist()` and drop, the wall time of `HnswIndex::open` (snapshot read,
 //!   flat copy rebuilt; files in the page cache); then `--tail` more records are upserted (they
 //!   stay in the log), the index is dropped and opened again: load_with_log_s (snapshot + replay).
@@ -29,6 +32,7 @@
 //! Output, one JSON object per line to stdout and `--json`: the fields of `vectors.py peers`
 //! ({"lib","set","k","m","ef_construction","build_s","mem_mb","index_mb","ef","recall",
 //! "qps_single"} and {"lib","set","k","ef","selectivity","recall_filtered","qps_single"}), and
+//! {"lib","set","ef","self_sample","self_found",...} and
 //! {"lib":"crow-hnsw","set","n","load_s","load_with_log_s","tail","persist_s",...}. There is no
 //! batch query API, so no qps_batch. Progress goes to stderr.
 
@@ -45,6 +49,8 @@ use serde_json::{Map, Value, json};
 
 const ORG: &str = "bench";
 const DEFAULT_EFS: &str = "10,16,24,32,48,64,96,128,192,256,384,512";
+/// Base points searched for with their own vector (the reachability check).
+const SELF_SAMPLE: usize = 2000;
 
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
 
@@ -404,6 +410,39 @@ fn main() -> Res<()> {
             )?;
         }
         eprintln!("crow-hnsw: ef {ef}: filtered {}", line.join(", "));
+    }
+
+    // Reachability: base points searched for with their own vector at the largest ef (each is
+    // its own nearest neighbour, so a miss is a point the search cannot reach).
+    index.set_ef_search(top);
+    let step = (set.n / SELF_SAMPLE).max(1);
+    let sample: Vec<usize> = (0..set.n).step_by(step).collect();
+    for lib in ["crow-hnsw", "hnsw_rs"] {
+        let mut missed = Vec::new();
+        for &row in &sample {
+            let q = &set.base[row * set.dim..(row + 1) * set.dim];
+            let hits = if lib == "crow-hnsw" {
+                ids(block_on(index.query(ORG, &VectorQuery::new(q.to_vec(), k)))?
+                    .into_iter()
+                    .map(|m| m.id))?
+            } else {
+                ids(index.search_hnsw_rs(ORG, q, k).into_iter().map(|(id, _)| id))?
+            };
+            if !hits.contains(&row) {
+                missed.push(row);
+            }
+        }
+        let found = 1.0 - missed.len() as f64 / sample.len() as f64;
+        eprintln!(
+            "{lib}: self-search at ef {top}: {} of {} base points not found (first: {:?})",
+            missed.len(),
+            sample.len(),
+            &missed[..missed.len().min(10)]
+        );
+        out.row(
+            json!({"lib": lib, "set": set.name, "ef": top, "k": k, "self_sample": sample.len(),
+                       "self_found": round(found, 5), "self_missed_first": &missed[..missed.len().min(10)]}),
+        )?;
     }
 
     // Load: the snapshot alone, then the snapshot and a log tail.

@@ -224,6 +224,59 @@ pub(crate) struct Flat {
     max_level: u8,
 }
 
+/// Makes every node reachable from `entry` over the layer-0 `rows`: a node the walk cannot reach
+/// (a node nobody links to, or a small cluster that only links to itself) gets a link from the
+/// nearest reachable node, in place of that node's last (least useful) link when its row is full.
+/// `dist(a, b)` is the internal distance. Linear in the graph, plus a scan of the reached nodes
+/// for each unreached node that has no reached neighbour of its own (rare).
+/// Returns how many nodes it linked.
+fn connect(rows: &mut [Vec<u32>], entry: u32, m0: usize, dist: impl Fn(u32, u32) -> f32) -> usize {
+    let n = rows.len();
+    let mut reached = vec![false; n];
+    let mut order: Vec<u32> = Vec::with_capacity(n);
+    let expand = |from: u32, rows: &[Vec<u32>], reached: &mut [bool], order: &mut Vec<u32>| {
+        let start = order.len();
+        reached[from as usize] = true;
+        order.push(from);
+        let mut i = start;
+        while i < order.len() {
+            for &v in &rows[order[i] as usize] {
+                if !reached[v as usize] {
+                    reached[v as usize] = true;
+                    order.push(v);
+                }
+            }
+            i += 1;
+        }
+    };
+    expand(entry, rows, &mut reached, &mut order);
+    let mut linked = 0;
+    for u in 0..n as u32 {
+        if reached[u as usize] {
+            continue;
+        }
+        let near = |cands: &mut dyn Iterator<Item = u32>| {
+            cands
+                .map(|v| (dist(u, v), v))
+                .min_by(|a, b| a.0.total_cmp(&b.0))
+                .map(|(_, v)| v)
+        };
+        let own = near(&mut rows[u as usize].iter().copied().filter(|&v| reached[v as usize]));
+        let Some(v) = own.or_else(|| near(&mut order.iter().copied())) else {
+            continue;
+        };
+        let row = &mut rows[v as usize];
+        if row.len() < m0 {
+            row.push(u);
+        } else if let Some(last) = row.last_mut() {
+            *last = u;
+        }
+        expand(u, rows, &mut reached, &mut order);
+        linked += 1;
+    }
+    linked
+}
+
 thread_local! {
     /// Visited marks for the flat search, reused across queries: slot → epoch of the last visit.
     static VISITED: RefCell<(u32, Vec<u32>)> = const { RefCell::new((0, Vec::new())) };
@@ -255,7 +308,12 @@ impl Flat {
         let (n, m0) = (self.n, self.m0);
         let k = kernels();
         let vector = |s: u32| &vectors[s as usize * dim..(s as usize + 1) * dim];
-        let row = |u: usize| self.neighbours[u * m0..(u + 1) * m0].iter().copied().take_while(|&v| v != u32::MAX);
+        let row = |u: usize| {
+            self.neighbours[u * m0..(u + 1) * m0]
+                .iter()
+                .copied()
+                .take_while(|&v| v != u32::MAX)
+        };
         let mut incoming: Vec<Vec<u32>> = vec![Vec::new(); n];
         for u in 0..n {
             for v in row(u) {
@@ -289,9 +347,21 @@ impl Flat {
                 // The diverse links first, then the nearest of the others up to the row's size:
                 // long links for navigation without giving up the near ones for recall.
                 let free = m0 - kept.len();
-                kept.into_iter().map(|(_, c)| c).chain(pruned.into_iter().take(free)).collect()
+                kept.into_iter()
+                    .map(|(_, c)| c)
+                    .chain(pruned.into_iter().take(free))
+                    .collect()
             })
             .collect();
+        let mut rows = rows;
+        if let Some(entry) = self.entry {
+            // A replaced link can cut off the node it pointed to: check again (rarely needed).
+            for _ in 0..3 {
+                if connect(&mut rows, entry, m0, |a, b| k.distance(metric, vector(a), vector(b))) == 0 {
+                    break;
+                }
+            }
+        }
         for (u, r) in rows.into_iter().enumerate() {
             let dst = &mut self.neighbours[u * m0..(u + 1) * m0];
             dst.fill(u32::MAX);
@@ -302,7 +372,12 @@ impl Flat {
     /// Writes the flat copy (all `u32` LE: n, m0, entry + 1 (0: none), max level, the layer-0
     /// table, then the upper nodes as slot, layer count, and per layer a length and the slots).
     pub(crate) fn write(&self, path: &Path) -> Result<(), StoreError> {
-        let mut out: Vec<u32> = vec![self.n as u32, self.m0 as u32, self.entry.map_or(0, |e| e + 1), self.max_level as u32];
+        let mut out: Vec<u32> = vec![
+            self.n as u32,
+            self.m0 as u32,
+            self.entry.map_or(0, |e| e + 1),
+            self.max_level as u32,
+        ];
         out.extend_from_slice(&self.neighbours);
         let mut upper: Vec<_> = self.upper.iter().collect();
         upper.sort_by_key(|(s, _)| **s);
@@ -471,5 +546,41 @@ impl Flat {
                 .map(|Cand(d, s)| (d, s as usize))
                 .collect()
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reachable(rows: &[Vec<u32>], from: u32) -> usize {
+        let mut seen = vec![false; rows.len()];
+        let mut stack = vec![from];
+        seen[from as usize] = true;
+        while let Some(u) = stack.pop() {
+            for &v in &rows[u as usize] {
+                if !seen[v as usize] {
+                    seen[v as usize] = true;
+                    stack.push(v);
+                }
+            }
+        }
+        seen.iter().filter(|s| **s).count()
+    }
+
+    #[test]
+    fn connect_links_islands_and_orphans_to_the_nearest_reached_node() {
+        // Points on a line: 0 <-> 1 are reachable; 2 <-> 3 an island; 4 linked by nobody.
+        let pos = [0.0f32, 1.0, 5.0, 6.0, 9.0];
+        let mut rows = vec![vec![1], vec![0], vec![3], vec![2], vec![3]];
+        let linked = connect(&mut rows, 0, 2, |a, b| (pos[a as usize] - pos[b as usize]).abs());
+        assert_eq!(linked, 2, "{rows:?}");
+        assert_eq!(reachable(&rows, 0), 5, "{rows:?}");
+        // The island hangs off its nearest reached node (1), which had a free slot.
+        assert_eq!(rows[1], [0, 2]);
+        assert_eq!(
+            connect(&mut rows, 0, 2, |a, b| (pos[a as usize] - pos[b as usize]).abs()),
+            0
+        );
     }
 }

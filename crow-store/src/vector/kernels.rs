@@ -263,7 +263,10 @@ mod avx512 {
             }
             if i < n {
                 let mask: __mmask16 = (1u32 << (n - i)).wrapping_sub(1) as __mmask16;
-                let d = _mm512_sub_ps(_mm512_maskz_loadu_ps(mask, pa.add(i)), _mm512_maskz_loadu_ps(mask, pb.add(i)));
+                let d = _mm512_sub_ps(
+                    _mm512_maskz_loadu_ps(mask, pa.add(i)),
+                    _mm512_maskz_loadu_ps(mask, pb.add(i)),
+                );
                 acc1 = _mm512_fmadd_ps(d, d, acc1);
             }
             _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1))

@@ -727,11 +727,12 @@ impl Inner {
     fn matcher<'a>(&'a self, org: u32, query: &'a VectorQuery) -> impl Fn(usize) -> bool + 'a {
         let plain = query.namespace.is_none() && query.filter.is_empty();
         move |s: usize| {
-            self.owners[s] == org && (plain || {
-                let slot = &self.slots[s];
-                (query.namespace.is_none() || slot.namespace.as_deref() == query.namespace.as_deref())
-                    && query.filter.matches(&slot.metadata)
-            })
+            self.owners[s] == org
+                && (plain || {
+                    let slot = &self.slots[s];
+                    (query.namespace.is_none() || slot.namespace.as_deref() == query.namespace.as_deref())
+                        && query.filter.matches(&slot.metadata)
+                })
         }
     }
 
@@ -838,7 +839,9 @@ impl HnswIndex {
     fn delete_now(&self, org_id: &str, ids: &[String]) -> crow_core::Result<usize> {
         self.writable()?;
         let mut inner = self.write();
-        let Some(&org) = inner.org_ids.get(org_id) else { return Ok(0) };
+        let Some(&org) = inner.org_ids.get(org_id) else {
+            return Ok(0);
+        };
         let present: Vec<String> = ids
             .iter()
             .filter(|id| inner.keys.contains_key(&(org, id.as_str().into())))
@@ -866,7 +869,9 @@ impl HnswIndex {
             vector::normalize(&mut q)?;
         }
         let inner = self.read();
-        let Some(&org) = inner.org_ids.get(org_id) else { return Ok(Vec::new()) };
+        let Some(&org) = inner.org_ids.get(org_id) else {
+            return Ok(Vec::new());
+        };
         Ok(inner.search(&self.info, &self.config, org, query, &q))
     }
 }
