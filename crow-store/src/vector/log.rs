@@ -170,15 +170,21 @@ impl<'a> Cursor<'a> {
 }
 
 /// Replays the complete entries of the log at `path` (if any) without changing the file, for a
-/// read-only open. Returns the number replayed.
-pub(crate) fn replay(path: &Path, mut apply: impl FnMut(Op) -> Result<(), StoreError>) -> Result<usize, StoreError> {
-    let file = match File::open(path) {
+/// read-only open, from byte `offset` on. Returns the number replayed and the offset after the
+/// last whole entry (where the next call picks up).
+pub(crate) fn replay(
+    path: &Path,
+    offset: u64,
+    mut apply: impl FnMut(Op) -> Result<(), StoreError>,
+) -> Result<(usize, u64), StoreError> {
+    let mut file = match File::open(path) {
         Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((0, offset)),
         Err(e) => return Err(e.into()),
     };
-    let (entries, _) = read_entries(&file, &mut apply)?;
-    Ok(entries)
+    file.seek(SeekFrom::Start(offset))?;
+    let (entries, bytes) = read_entries(&file, &mut apply)?;
+    Ok((entries, offset + bytes))
 }
 
 /// Reads entries until the end or the first torn one: `(entries, bytes of whole entries)`.

@@ -197,6 +197,16 @@ pub struct HnswIndex {
     /// The exclusive lock on `dir/LOCK` (None: in memory, or opened read-only).
     _lock: Option<std::fs::File>,
     read_only: bool,
+    /// Where a read-only index is in the owner's files (None when this process owns them).
+    follow: Option<std::sync::Mutex<Follow>>,
+}
+
+/// A read-only index's place in the owner's files: the snapshot it loaded and how far into that
+/// generation's log it has replayed.
+struct Follow {
+    dir: PathBuf,
+    generation: u64,
+    offset: u64,
 }
 
 impl std::fmt::Debug for HnswIndex {
@@ -225,6 +235,7 @@ impl HnswIndex {
             inner: RwLock::new(inner),
             _lock: None,
             read_only: false,
+            follow: None,
         })
     }
 
@@ -241,8 +252,9 @@ impl HnswIndex {
     }
 
     /// Opens the index in `dir` for searching while another process owns it: loads what is
-    /// durable now (snapshot and log) and changes no file. Writes are
-    /// [`crow_core::Error::Unavailable`]; reopen to see later changes.
+    /// durable now (snapshot and log) and changes no file. Each read first takes in what the
+    /// owner wrote since (its new log entries; after its next snapshot, the whole index again).
+    /// Writes are [`crow_core::Error::Unavailable`].
     pub fn open_read_only(dir: &Path, info: IndexInfo, config: HnswConfig) -> Result<Self, StoreError> {
         Self::open_with(dir, info, config, true)
     }
@@ -328,8 +340,15 @@ impl HnswIndex {
             inner.apply(op, dim);
             Ok(())
         };
+        let mut follow = None;
         let replayed = if read_only {
-            log::replay(&log_path, replay)?
+            let (n, offset) = log::replay(&log_path, 0, replay)?;
+            follow = Some(std::sync::Mutex::new(Follow {
+                dir: dir.to_path_buf(),
+                generation,
+                offset,
+            }));
+            n
         } else {
             let (log, replayed) = Log::open(&log_path, config.sync, replay)?;
             inner.log = Some(log);
@@ -348,6 +367,7 @@ impl HnswIndex {
             inner: RwLock::new(inner),
             _lock: lock,
             read_only,
+            follow,
         })
     }
 
@@ -407,6 +427,44 @@ impl HnswIndex {
     /// Whether the index was opened with [`HnswIndex::open_read_only`].
     pub fn is_read_only(&self) -> bool {
         self.read_only
+    }
+
+    /// For a read-only index: takes in what the owner wrote since (new log entries; after the
+    /// owner's next snapshot, the whole index again), so reads see every acknowledged write.
+    fn catch_up(&self) -> Result<(), StoreError> {
+        let Some(follow) = &self.follow else { return Ok(()) };
+        let mut f = follow.lock().unwrap_or_else(|e| e.into_inner());
+        let manifest = f.dir.join(MANIFEST);
+        let generation = match std::fs::read(&manifest) {
+            Ok(bytes) => serde_json::from_slice::<Manifest>(&bytes).map_or(f.generation, |m| m.generation),
+            Err(_) => f.generation,
+        };
+        if generation != f.generation {
+            let fresh = Self::open_with(&f.dir, self.info.clone(), self.config.clone(), true)?;
+            let fresh_follow = fresh.follow.as_ref().map(|m| {
+                let g = m.lock().unwrap_or_else(|e| e.into_inner());
+                (g.generation, g.offset)
+            });
+            *self.write() = fresh.inner.into_inner().unwrap_or_else(|e| e.into_inner());
+            if let Some((g, o)) = fresh_follow {
+                f.generation = g;
+                f.offset = o;
+            }
+            return Ok(());
+        }
+        let log_path = f.dir.join(format!("log-{generation}.wal"));
+        if std::fs::metadata(&log_path).map_or(true, |m| m.len() <= f.offset) {
+            return Ok(());
+        }
+        let dim = self.info.dimensions;
+        let mut inner = self.write();
+        let (_, offset) = log::replay(&log_path, f.offset, |op| {
+            inner.apply(op, dim);
+            Ok(())
+        })?;
+        f.offset = offset;
+        inner.refreshed(&self.config, false, self.info.metric, dim);
+        Ok(())
     }
 
     fn writable(&self) -> crow_core::Result<()> {
@@ -864,6 +922,7 @@ impl HnswIndex {
 
     fn query_now(&self, org_id: &str, query: &VectorQuery) -> crow_core::Result<Vec<VectorMatch>> {
         self.info.validate_query(query)?;
+        self.catch_up()?;
         let mut q = query.vector.clone();
         if self.info.metric == Metric::Cosine {
             vector::normalize(&mut q)?;
@@ -891,6 +950,7 @@ impl VectorIndex for HnswIndex {
     }
 
     async fn get(&self, org_id: &str, ids: &[String]) -> crow_core::Result<Vec<VectorRecord>> {
+        self.catch_up()?;
         let inner = self.read();
         let Some(&org) = inner.org_ids.get(org_id) else {
             return Ok(Vec::new());
@@ -916,6 +976,7 @@ impl VectorIndex for HnswIndex {
     }
 
     async fn count(&self, org_id: &str) -> crow_core::Result<usize> {
+        self.catch_up()?;
         let inner = self.read();
         Ok(inner.org_ids.get(org_id).map_or(0, |&o| inner.by_org[o as usize].live))
     }

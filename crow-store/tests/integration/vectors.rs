@@ -398,6 +398,29 @@ async fn one_process_owns_an_index_others_may_read_it() {
         .upsert("org", vec![record(7, clustered(1, DIM, 1).remove(0))])
         .await;
     assert!(matches!(write, Err(Error::Unavailable(_))), "{write:?}");
+    // The reader follows the owner: new log entries, then a snapshot (a new generation).
+    let more: Vec<VectorRecord> = (100..150)
+        .map(|i| record(i, clustered(1, DIM, i as u64).remove(0)))
+        .collect();
+    owner.upsert("org", more).await.unwrap();
+    assert_eq!(
+        reader.count("org").await.unwrap(),
+        150,
+        "the reader took in the owner's log"
+    );
+    owner.delete("org", &["v0".into()]).await.unwrap();
+    owner.persist().await.unwrap();
+    owner
+        .upsert("org", vec![record(500, clustered(1, DIM, 500).remove(0))])
+        .await
+        .unwrap();
+    assert_eq!(
+        reader.count("org").await.unwrap(),
+        150,
+        "after the owner's snapshot: 150 - 1 + 1"
+    );
+    assert!(reader.get("org", &["v0".into()]).await.unwrap().is_empty());
+    assert_eq!(reader.get("org", &["v500".into()]).await.unwrap().len(), 1);
     drop(owner);
     assert!(
         HnswIndex::open(dir.path(), info(DIM), HnswConfig::default()).is_ok(),
