@@ -298,6 +298,15 @@ fn main() -> std::process::ExitCode {
     }
 }
 
+/// The backends without text models or vector indexes: for commands that only touch the
+/// store, so they start fast and leave the indexes to whoever owns them.
+fn store_backends(data: &Path) -> Result<Backends> {
+    let mut config = ServerConfig::new(data, "127.0.0.1:0".parse()?);
+    config.nlp.use_models = false;
+    Backends::open(&config).with_context(|| format!("opening the data directory {}", data.display()))
+}
+
+/// The backends with text analysis (the model tier when present) and the vector indexes.
 fn backends(data: &Path, models: Option<&Path>) -> Result<Backends> {
     let mut config = ServerConfig::new(data, "127.0.0.1:0".parse()?);
     if let Some(m) = models {
@@ -322,7 +331,7 @@ async fn run(cli: Cli) -> Result<()> {
             if name.trim().is_empty() {
                 bail!("the org name must not be empty");
             }
-            let b = backends(&cli.data, cli.models.as_deref())?;
+            let b = store_backends(&cli.data)?;
             let creds = b.store().create_org(name.trim(), now_millis()).await?;
             if json {
                 println!("{}", serde_json::to_string(&creds)?);
@@ -339,7 +348,7 @@ async fn run(cli: Cli) -> Result<()> {
             }
         }
         Command::Org(OrgCommand::List { json }) => {
-            let b = backends(&cli.data, cli.models.as_deref())?;
+            let b = store_backends(&cli.data)?;
             let orgs = b.store().list_orgs().await?;
             if json {
                 println!("{}", serde_json::to_string(&orgs)?);
@@ -485,7 +494,7 @@ async fn run(cli: Cli) -> Result<()> {
             }
         }
         Command::Terms(TermsCommand::Add { org, kind, names }) => {
-            let b = backends(&cli.data, cli.models.as_deref())?;
+            let b = store_backends(&cli.data)?;
             require_org(&b, &org).await?;
             let terms: Vec<CatalogTerm> = names
                 .iter()
@@ -498,7 +507,7 @@ async fn run(cli: Cli) -> Result<()> {
             println!("{added} new {kind} names");
         }
         Command::Terms(TermsCommand::List { org }) => {
-            let b = backends(&cli.data, cli.models.as_deref())?;
+            let b = store_backends(&cli.data)?;
             require_org(&b, &org).await?;
             for t in b.store().list_terms(&org).await? {
                 println!("{:<11} {}", t.kind, t.name);

@@ -11,7 +11,7 @@ use crow_nlp::onnx::{EmbedderOptions, OnnxEmbedder};
 use crow_nlp::{Analyzer, NlpConfig};
 use serde_json::json;
 
-use crate::{backends, require_org};
+use crate::{require_org, store_backends};
 
 fn nlp_config(models: Option<&Path>) -> NlpConfig {
     NlpConfig::with_models_dir(models.map_or_else(|| PathBuf::from("models"), Path::to_path_buf))
@@ -47,7 +47,7 @@ pub async fn analyze(
         .map(|p| head::Head::load(p))
         .collect::<Result<Vec<_>, _>>()?;
     if let Some(org) = org {
-        let b = backends(data_dir, models)?;
+        let b = store_backends(data_dir)?;
         require_org(&b, org).await?;
         analyzer = analyzer.with_catalog(Arc::new(b.store().clone()));
     }
