@@ -45,17 +45,7 @@ pub async fn handle<S: EventStore + AccountStore>(store: &S, req: &HttpRequest) 
 
 async fn route<S: EventStore + AccountStore>(store: &S, req: &HttpRequest) -> Result<HttpResponse, HttpResponse> {
     if req.method != "GET" && req.method != "HEAD" {
-        return Err(HttpResponse::problem(
-            405,
-            "method_not_allowed",
-            "Method not allowed",
-            format!(
-                "{} is not allowed on {}; the read API answers GET",
-                req.method, req.path
-            ),
-            None,
-        )
-        .with_header("allow", "GET, HEAD"));
+        return Err(method_not_allowed(req, "GET, HEAD", "the read API answers GET"));
     }
     let org = authenticate(store, req).await?;
     let rest = req.path.trim_start_matches(PREFIX).trim_end_matches('/');
@@ -175,6 +165,18 @@ fn time_param(req: &HttpRequest, name: &str) -> Result<Option<i64>, HttpResponse
     }
 }
 
+/// A 405 naming the method, the path and what to send instead, with the `allow` header.
+fn method_not_allowed(req: &HttpRequest, allow: &str, hint: &str) -> HttpResponse {
+    HttpResponse::problem(
+        405,
+        "method_not_allowed",
+        "Method not allowed",
+        format!("{} is not allowed on {}; {hint}", req.method, req.path),
+        None,
+    )
+    .with_header("allow", allow)
+}
+
 fn bad_param(name: &str, reason: &str) -> HttpResponse {
     HttpResponse::problem(
         400,
@@ -267,14 +269,7 @@ async fn search_inner<S: AccountStore>(
     req: &HttpRequest,
 ) -> Result<HttpResponse, HttpResponse> {
     if req.method != "GET" && req.method != "HEAD" {
-        return Err(HttpResponse::problem(
-            405,
-            "method_not_allowed",
-            "Method not allowed",
-            format!("{} is not allowed on {SEARCH_ROUTE}; send GET", req.method),
-            None,
-        )
-        .with_header("allow", "GET, HEAD"));
+        return Err(method_not_allowed(req, "GET, HEAD", "send GET"));
     }
     let org = authenticate(store, req).await?;
     let query = req
@@ -358,14 +353,7 @@ async fn analyze_inner<S: AccountStore>(
     req: &HttpRequest,
 ) -> Result<HttpResponse, HttpResponse> {
     if req.method != "POST" {
-        return Err(HttpResponse::problem(
-            405,
-            "method_not_allowed",
-            "Method not allowed",
-            format!("{} is not allowed on {ANALYZE_ROUTE}; send POST", req.method),
-            None,
-        )
-        .with_header("allow", "POST"));
+        return Err(method_not_allowed(req, "POST", "send POST"));
     }
     let org = authenticate(store, req).await?;
     let invalid = |detail: String| HttpResponse::problem(400, "invalid_body", "Invalid body", detail, None);
