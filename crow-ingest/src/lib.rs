@@ -8,6 +8,7 @@
 //!   CORS and the durable append, from a plain [`http::HttpRequest`] to a plain
 //!   [`http::HttpResponse`].
 //! - [`api`]: the read API (`GET /api/v1/interactions`, `/sessions`).
+//! - [`sdk`]: the website SDK, `crow.js`, with its caching headers (`GET /sdk/crow.js`).
 //! - [`catalog`]: product catalogs from CSV or JSON.
 //! - [`workflows`]: `process-interaction` (identity stitching, referrer class, sessions) and
 //!   `archive-batch`, with a step log so a crash resumes them, and the [`workflows::Trigger`]
@@ -44,6 +45,7 @@ pub mod http;
 #[cfg(feature = "website")]
 pub mod ingest;
 pub mod jobs;
+pub mod sdk;
 pub mod search;
 #[cfg(feature = "website")]
 pub mod website;

@@ -8,5 +8,6 @@ mod clients;
 mod crash;
 mod endpoints;
 mod privacy;
+mod sdk_http;
 mod search;
 mod text;

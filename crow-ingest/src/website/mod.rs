@@ -42,6 +42,9 @@
 //! | `POST /v1/track`, `/v1/identify`, `/v1/page`, `/v1/screen`, `/v1/group`, `/v1/alias` | Segment | one event; its type comes from the path |
 //! | `POST /batch`, `/capture`, `/e`, `/i/v0/e` | PostHog | `{"api_key", "batch": [...], "sent_at"}`, an array, or one event |
 //!
+//! posthog-js also asks `GET /array/{token}/config` and `POST /flags/` (or `/decide/`) before
+//! it captures; [`PostHogEndpoint`] answers them (no flags, `gzip-js` compression supported).
+//!
 //! # CROW's compact layout (`POST /api/v1/events`)
 //!
 //! The browser SDK must stay under 1 KiB, so every field has a one- or two-letter name. The
@@ -57,6 +60,7 @@
 //! | `sa` | `sentAt` | ms or ISO 8601 | When the SDK sent the batch, by the browser's clock (used for clock-skew correction) |
 //! | `b` | `batch` | array | The events, at most 500 |
 //! | `c` | `context` | object | Context shared by all events; an event's own context keys win |
+//! | `dr` | `dropped` | integer ≥ 0 | Events the SDK's bounded offline queue dropped since its last delivered batch (`null` or absent: 0). Counted ([`ParsedRequest::client_dropped`], the server's `crow_sdk_dropped_events_total`) when the batch stores at least one new event, so a resent batch does not count twice; anything else is refused (400 `/dr: expected a non-negative integer`) |
 //!
 //! Event:
 //!
@@ -174,6 +178,7 @@
 mod body;
 mod common;
 mod posthog;
+mod posthog_config;
 mod segment;
 
 use crow_core::model::{EventType, Interaction, Millis, Source};
@@ -183,6 +188,7 @@ use serde_json::{Map, Value};
 use crate::http::{HttpRequest, HttpResponse};
 
 pub use body::{JsonScan, TooDeep, scan_json};
+pub use posthog_config::PostHogEndpoint;
 
 /// Size and shape limits of a request. The defaults are the documented ones.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -511,6 +517,8 @@ pub struct ParsedRequest {
     pub key: Option<String>,
     /// The batch's `sentAt` (client clock).
     pub sent_at: Option<Millis>,
+    /// Events the client dropped before it could send them (the CROW envelope's `dr`), else 0.
+    pub client_dropped: u64,
     events: Vec<Value>,
     batch_context: Option<Map<String, Value>>,
     /// JSON pointer of the events array (`None` for a single-event body).
@@ -671,6 +679,7 @@ pub fn parse_request(req: &HttpRequest, route: Route, limits: &Limits) -> Result
                     route,
                     key,
                     sent_at: None, // the event's own `sentAt` is read per event
+                    client_dropped: 0,
                     events: vec![Value::Object(m)],
                     batch_context: None,
                     prefix: None,
@@ -737,6 +746,7 @@ fn envelope(
         route,
         key: None,
         sent_at: None,
+        client_dropped: 0,
         events: Vec::new(),
         batch_context: None,
         prefix: None,
@@ -784,6 +794,9 @@ fn envelope(
                             break;
                         }
                     }
+                    if route == Route::Crow {
+                        parsed.client_dropped = client_dropped(&mut m)?;
+                    }
                     for name in context_names {
                         match m.remove(*name) {
                             Some(Value::Object(c)) if !c.is_empty() => {
@@ -829,6 +842,24 @@ fn envelope(
         }
     }
     Ok(parsed)
+}
+
+/// The CROW envelope's `dr` (or `dropped`): a non-negative integer; `null` or absent is 0.
+fn client_dropped(m: &mut Map<String, Value>) -> Result<u64, RequestError> {
+    for name in ["dr", "dropped"] {
+        match m.remove(name) {
+            None | Some(Value::Null) => {}
+            Some(v) => {
+                return v.as_u64().ok_or_else(|| {
+                    RequestError::new(
+                        RequestErrorKind::BadRequest,
+                        format!("/{name}: expected a non-negative integer"),
+                    )
+                });
+            }
+        }
+    }
+    Ok(0)
 }
 
 fn take_key(m: &mut Map<String, Value>, names: &[&str]) -> Option<String> {

@@ -301,6 +301,160 @@ fn bad_shapes() {
 }
 
 #[test]
+fn crow_dropped_count_from_the_envelope() {
+    for (body, want) in [
+        (json!({"dr": 3, "b": [{"t": "p", "a": "v"}]}), 3),
+        (json!({"dr": 0, "b": [{"t": "p", "a": "v"}]}), 0),
+        (json!({"dr": null, "b": [{"t": "p", "a": "v"}]}), 0),
+        (json!({"b": [{"t": "p", "a": "v"}]}), 0),
+        (
+            json!({"dropped": 12, "batch": [{"type": "page", "anonymousId": "v"}]}),
+            12,
+        ),
+        (json!({"dr": 2, "dropped": 9, "b": [{"t": "p", "a": "v"}]}), 2),
+        (json!({"dr": null, "dropped": 9, "b": [{"t": "p", "a": "v"}]}), 9),
+        (json!({"dr": u64::MAX, "b": []}), u64::MAX),
+    ] {
+        let r = req("/api/v1/events", None, &[], json_body(body.clone()));
+        assert_eq!(parse(&r).client_dropped, want, "{body}");
+    }
+    for (body, field) in [
+        (json!({"dr": -1, "b": []}), "dr"),
+        (json!({"dr": 1.5, "b": []}), "dr"),
+        (json!({"dr": "3", "b": []}), "dr"),
+        (json!({"dr": true, "b": []}), "dr"),
+        (json!({"dr": [3], "b": []}), "dr"),
+        (json!({"dropped": {}, "batch": []}), "dropped"),
+    ] {
+        let r = req("/api/v1/events", None, &[], json_body(body.clone()));
+        let e = parse_request(&r, Route::Crow, &Limits::default()).unwrap_err();
+        assert_eq!(e.kind, RequestErrorKind::BadRequest, "{body}");
+        assert_eq!(e.detail, format!("/{field}: expected a non-negative integer"));
+    }
+    // Only CROW's envelope has it: elsewhere it is not read.
+    let r = req("/v1/batch", None, &[], json_body(json!({"dr": 4, "batch": []})));
+    assert_eq!(parse(&r).client_dropped, 0);
+}
+
+#[test]
+fn crow_null_user_id_is_absent() {
+    // What crow.js sends for a visitor it does not know yet.
+    let r = req(
+        "/api/v1/events",
+        None,
+        &[("user-agent", CHROME)],
+        json_body(json!({"k": "wk", "sa": RECV, "dr": 0, "b": [
+            {"i": "e-1", "t": "p", "a": "v1", "u": null, "ts": RECV, "c": {"u": "https://shop.example/"}},
+            {"i": "e-2", "t": "t", "n": "Clicked", "a": "v1", "u": null, "s": null, "ts": RECV}
+        ], "c": {"l": "en-US"}})),
+    );
+    assert_eq!(parse(&r).client_dropped, 0);
+    let out = run(&r);
+    assert!(out.rejected.is_empty(), "{:?}", out.rejected);
+    assert_eq!(out.events.len(), 2);
+    for e in &out.events {
+        assert_eq!(e.user_id, None);
+        assert_eq!(e.anonymous_id.as_deref(), Some("v1"));
+    }
+    // A null user id does not stand in for the required anonymous one.
+    let r = req(
+        "/api/v1/events",
+        None,
+        &[],
+        json_body(json!({"b": [{"t": "p", "u": null}]})),
+    );
+    assert_eq!(run(&r).rejected.len(), 1);
+}
+
+#[test]
+fn posthog_js_config_and_flags_endpoints() {
+    let get = |path: &str| HttpRequest {
+        method: "GET".into(),
+        path: path.into(),
+        ..HttpRequest::default()
+    };
+    for path in [
+        "/array/phc_Abc-1.x/config",
+        "/array/phc_Abc-1.x/config/",
+        "/array/phc_Abc-1.x/config.json",
+    ] {
+        let ep = PostHogEndpoint::from_path(path).unwrap();
+        assert_eq!(
+            ep,
+            PostHogEndpoint::Config {
+                token: "phc_Abc-1.x".into()
+            },
+            "{path}"
+        );
+        let resp = ep.respond(&get(path));
+        assert_eq!(resp.status, 200);
+        assert_eq!(
+            resp.json_body().unwrap(),
+            json!({"token": "phc_Abc-1.x", "supportedCompression": ["gzip-js", "base64"], "hasFeatureFlags": false,
+                   "sessionRecording": false, "heatmaps": false, "surveys": false, "siteApps": [],
+                   "capturePerformance": false, "autocaptureExceptions": false, "defaultIdentifiedOnly": true})
+        );
+        assert!(
+            resp.headers
+                .contains(&("content-type".into(), "application/json".into()))
+        );
+    }
+    for path in ["/flags", "/flags/", "/decide", "/decide/"] {
+        assert_eq!(PostHogEndpoint::from_path(path), Some(PostHogEndpoint::Flags), "{path}");
+        // posthog-js posts gzip or base64 bodies with `?v=2&compression=...`: never read
+        let mut r = req(
+            path,
+            Some("v=2&config=true&compression=gzip-js"),
+            &[],
+            b"\x1f\x8b junk".to_vec(),
+        );
+        let resp = PostHogEndpoint::Flags.respond(&r);
+        assert_eq!(resp.status, 200);
+        assert_eq!(
+            resp.json_body().unwrap(),
+            json!({"flags": {}, "featureFlags": {}, "featureFlagPayloads": {}, "errorsWhileComputingFlags": false,
+                   "supportedCompression": ["gzip-js", "base64"], "sessionRecording": false})
+        );
+        r.method = "GET".into();
+        let resp = PostHogEndpoint::Flags.respond(&r);
+        assert_eq!(resp.status, 405);
+        assert!(resp.headers.contains(&("allow".into(), "POST, OPTIONS".into())));
+    }
+    // The script form sets window._POSTHOG_REMOTE_CONFIG[token] to the same config.
+    let ep = PostHogEndpoint::from_path("/array/wk_1/config.js").unwrap();
+    assert_eq!(ep, PostHogEndpoint::ConfigScript { token: "wk_1".into() });
+    let resp = ep.respond(&get("/array/wk_1/config.js"));
+    assert_eq!(resp.status, 200);
+    assert!(
+        resp.headers
+            .contains(&("content-type".into(), "text/javascript; charset=utf-8".into()))
+    );
+    let script = String::from_utf8(resp.body).unwrap();
+    let prefix = r#"(window._POSTHOG_REMOTE_CONFIG=window._POSTHOG_REMOTE_CONFIG||{})["wk_1"]="#;
+    let value: serde_json::Value =
+        serde_json::from_str(script.strip_prefix(prefix).unwrap().strip_suffix(';').unwrap()).unwrap();
+    assert_eq!(value["config"]["supportedCompression"][0], "gzip-js");
+    assert_eq!(value["siteApps"], json!([]));
+    let mut r = get("/array/wk/config");
+    r.method = "POST".into();
+    assert_eq!(PostHogEndpoint::from_path(&r.path).unwrap().respond(&r).status, 405);
+    for path in [
+        "/array//config",
+        "/array/wk/settings",
+        "/array/w k/config",
+        "/array/wk/x/config",
+        "/array/wk",
+        "/flags/x",
+        "/decide/v3",
+        "/batch/",
+    ] {
+        assert_eq!(PostHogEndpoint::from_path(path), None, "{path}");
+    }
+    let long = format!("/array/{}/config", "a".repeat(257));
+    assert_eq!(PostHogEndpoint::from_path(&long), None);
+}
+
+#[test]
 fn segment_python_batch_works_unmodified() {
     // What analytics-python 2.x posts (nulls included), with Basic auth "wk_seg:".
     let body = json!({

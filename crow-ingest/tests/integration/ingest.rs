@@ -206,7 +206,8 @@ fn partial_batch_is_accepted_and_a_resend_stores_nothing_twice() {
         IngestReport {
             accepted: 8,
             duplicates: 0,
-            rejected: vec![("invalid_field", 2)]
+            rejected: vec![("invalid_field", 2)],
+            client_dropped: 0,
         }
     );
     assert_eq!(f.svc.store().inner.event_count(&f.creds.org_id), 8);
@@ -649,6 +650,104 @@ fn routing() {
     req.path = "/nope".into();
     let (s, _, _) = problem(&f, &req);
     assert_eq!(s, 404);
+}
+
+#[test]
+fn client_dropped_is_reported_once_the_batch_is_stored() {
+    let f = fixture();
+    let batch = json!({"dr": 3, "b": [{"i": "dr-1", "t": "t", "n": "Back online", "a": "anon-dr"}]});
+    let (resp, _, report) = f.send(&f.crow(batch.clone()));
+    assert_eq!(resp.status, 200);
+    assert_eq!((report.accepted, report.client_dropped), (1, 3));
+    // the same batch resent (its answer was lost): stored once, its drops counted once
+    let (resp, body, report) = f.send(&f.crow(batch.clone()));
+    assert_eq!(resp.status, 200);
+    assert_eq!(body["duplicates"], 1);
+    assert_eq!(report.client_dropped, 0);
+    // nothing stored: not counted
+    f.svc.store().fail.store(true, Ordering::SeqCst);
+    let (resp, _, report) = f.send(&f.crow(json!({"dr": 5, "b": [{"i": "dr-2", "t": "t", "n": "X", "a": "a"}]})));
+    assert_eq!(resp.status, 503);
+    assert_eq!(report.client_dropped, 0);
+    f.svc.store().fail.store(false, Ordering::SeqCst);
+    let (_, body, report) = f.send(&f.crow(json!({"dr": -1, "b": [{"i": "dr-3", "t": "t", "n": "X", "a": "a"}]})));
+    assert_eq!(body["detail"], "/dr: expected a non-negative integer");
+    assert_eq!(report.client_dropped, 0);
+}
+
+#[test]
+fn dispatch_serves_the_sdk_and_posthog_js_config_and_flags_with_cors() {
+    use crow_ingest::ingest::Routed;
+    let f = fixture();
+    let dispatch = |req: &HttpRequest| match block_on(f.svc.dispatch(req, NOW)) {
+        Some(Routed::Static(resp)) => resp,
+        other => panic!("{} {}: {other:?}", req.method, req.path),
+    };
+    let mut get = post("/sdk/crow.js", None, &[], "");
+    get.method = "GET".into();
+    let resp = dispatch(&get);
+    assert_eq!(resp.status, 200);
+    assert_eq!(resp.body, crow_ingest::sdk::CROW_JS.as_bytes());
+    get.path = crow_ingest::sdk::versioned_path().into();
+    assert_eq!(dispatch(&get).status, 200);
+
+    get.path = format!("/array/{}/config", f.creds.write_key);
+    get.headers.push(("origin".into(), "https://shop.example".into()));
+    let resp = dispatch(&get);
+    assert_eq!(resp.status, 200);
+    let body = resp.json_body().unwrap();
+    assert_eq!(body["token"], f.creds.write_key.as_str());
+    assert_eq!(body["supportedCompression"], json!(["gzip-js", "base64"]));
+    assert_eq!(
+        header(&resp, "access-control-allow-origin"),
+        Some("https://shop.example")
+    );
+    assert_eq!(header(&resp, "access-control-allow-credentials"), Some("true"));
+
+    let mut flags = post(
+        "/flags/",
+        Some("v=2&config=true"),
+        &[("origin", "https://shop.example")],
+        "{}",
+    );
+    let resp = dispatch(&flags);
+    assert_eq!(resp.status, 200);
+    assert_eq!(resp.json_body().unwrap()["flags"], json!({}));
+    assert_eq!(
+        header(&resp, "access-control-allow-origin"),
+        Some("https://shop.example")
+    );
+    flags.method = "OPTIONS".into();
+    let resp = dispatch(&flags);
+    assert_eq!(resp.status, 204);
+    assert_eq!(header(&resp, "access-control-allow-methods"), Some("POST, OPTIONS"));
+    assert_eq!(
+        header(&resp, "access-control-allow-origin"),
+        Some("https://shop.example")
+    );
+    get.method = "OPTIONS".into();
+    let resp = dispatch(&get);
+    assert_eq!(header(&resp, "access-control-allow-methods"), Some("GET, OPTIONS"));
+    get.method = "DELETE".into();
+    let resp = dispatch(&get);
+    assert_eq!(resp.status, 405);
+    assert_eq!(header(&resp, "allow"), Some("GET, OPTIONS"));
+    assert_eq!(
+        header(&resp, "access-control-allow-origin"),
+        Some("https://shop.example")
+    );
+
+    // an origin the config does not allow gets no CORS headers
+    let f = fixture_with(IngestConfig {
+        cors_allowed_origins: Some(vec!["https://other.example".into()]),
+        ..IngestConfig::default()
+    });
+    get.method = "GET".into();
+    let Some(Routed::Static(resp)) = block_on(f.svc.dispatch(&get, NOW)) else {
+        panic!()
+    };
+    assert_eq!(resp.status, 200);
+    assert_eq!(header(&resp, "access-control-allow-origin"), None);
 }
 
 #[test]

@@ -71,7 +71,7 @@ enum Command {
     /// (Segment), POST /batch/ /capture/ /e/ /i/v0/e/ (PostHog), GET /api/v1/interactions,
     /// GET /api/v1/interactions/{id}, GET /api/v1/sessions, POST /api/v1/analyze,
     /// GET /api/v1/search?q=&index=&k=&filter= (Authorization: Bearer <api_key>), GET /healthz,
-    /// GET /metrics (Prometheus text).
+    /// GET /metrics (Prometheus text), GET /sdk/crow.js (the website SDK).
     ///
     /// The worker analyzes events that carry text (feedback, search queries, chat messages) with
     /// the model tier when `--models` (default ./models, see `make models`) holds it, else with

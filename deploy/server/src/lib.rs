@@ -223,6 +223,7 @@ impl Backends {
                 return (resp, "ingest");
             }
             Some(Routed::Api(resp)) => return (resp, "api"),
+            Some(Routed::Static(resp)) => return (resp, "sdk"),
             None => {}
         }
         if req.path.trim_end_matches('/') == crow_ingest::api::SEARCH_ROUTE {

@@ -16,6 +16,7 @@ const BUCKETS: [f64; 12] = [
 pub struct Metrics {
     accepted: AtomicU64,
     duplicates: AtomicU64,
+    sdk_dropped: AtomicU64,
     rejected: Mutex<Vec<(&'static str, u64)>>,
     requests: Mutex<Vec<((&'static str, u16), u64)>>,
     latency_buckets: [AtomicU64; BUCKETS.len()],
@@ -31,6 +32,9 @@ impl Metrics {
     pub fn record_ingest(&self, report: &crow_ingest::ingest::IngestReport) {
         self.accepted.fetch_add(report.accepted, Ordering::Relaxed);
         self.duplicates.fetch_add(report.duplicates, Ordering::Relaxed);
+        if report.client_dropped > 0 {
+            self.sdk_dropped.fetch_add(report.client_dropped, Ordering::Relaxed);
+        }
         if !report.rejected.is_empty() {
             let mut rejected = self.rejected.lock().unwrap_or_else(|e| e.into_inner());
             for (reason, n) in &report.rejected {
@@ -85,6 +89,16 @@ impl Metrics {
             out,
             "crow_events_duplicate_total {}",
             self.duplicates.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP crow_sdk_dropped_events_total Events that browsers' bounded offline queues dropped before they could be sent, as reported by crow.js."
+        );
+        let _ = writeln!(out, "# TYPE crow_sdk_dropped_events_total counter");
+        let _ = writeln!(
+            out,
+            "crow_sdk_dropped_events_total {}",
+            self.sdk_dropped.load(Ordering::Relaxed)
         );
         let _ = writeln!(
             out,
