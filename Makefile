@@ -14,7 +14,7 @@ WASM_CRATES := -p crow-core -p crow-ingest -p crow-nlp
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 SDK := crow-ingest/sdk
 
-.PHONY: demo test fmt lint unit wasm deps wasm-target python-clients build release bench bench-nlp bench-vectors clean models models-fetch sdk sdk-deps sdk-check sdk-test chromium
+.PHONY: demo test fmt lint unit wasm deps wasm-target python-clients build release bench bench-nlp bench-vectors clean models models-fetch sdk sdk-deps sdk-check sdk-test chromium bench-sdk
 
 ## Build the release binary and run CROW's main job on embedded defaults.
 demo: release
@@ -96,6 +96,10 @@ sdk-test: sdk-deps chromium
 	$(CARGO) build -p crow-cli
 	cd $(SDK) && node --test test/unit.test.mjs
 	cd $(SDK) && CROW_BIN=$(abspath $(TARGET_DIR))/debug/crow node --test --test-concurrency=1 test/browser.test.mjs
+
+## crow.js vs posthog-js in headless Chromium: size, start-up and per-event cost, bytes on the wire.
+bench-sdk: sdk-deps chromium release
+	cd $(SDK) && CROW_BIN=$(abspath $(TARGET_DIR))/release/crow node bench/bench.mjs
 
 ## Benchmarks (not part of `make test`); results go into BENCHMARKS.md.
 bench:

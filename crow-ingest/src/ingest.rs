@@ -228,6 +228,18 @@ impl<S: EventStore + AccountStore> IngestService<S> {
     /// CORS) — the whole CROW HTTP contract a shell serves; `None` for any other path (the
     /// shell's own routes, such as health and metrics, or a 404). `now` is the server's clock.
     pub async fn dispatch(&self, req: &HttpRequest, now: Millis) -> Option<Routed> {
+        // A host configured with a trailing slash (`https://crow.example/`) makes clients send
+        // to `//api/v1/events`: collapse the leading slashes rather than lose events to a 404.
+        let collapsed;
+        let req = if req.path.starts_with("//") {
+            collapsed = HttpRequest {
+                path: format!("/{}", req.path.trim_start_matches('/')),
+                ..req.clone()
+            };
+            &collapsed
+        } else {
+            req
+        };
         if let Some(resp) = crate::sdk::serve(req) {
             return Some(Routed::Static(resp));
         }

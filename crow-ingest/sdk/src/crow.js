@@ -38,7 +38,8 @@
         r = await fetch(cfg.host + "/api/v1/events", {
           method: "POST",
           body: body(b, dr),
-          keepalive: true,
+          // No keepalive: its 64 KiB cap would fail a large batch forever. A send cut off by
+          // the page's exit is not lost: its events stay queued and pagehide beacons them.
           signal: AbortSignal.timeout(1e4),
         });
         // A 4xx other than 408 and 429 will never succeed: the batch is dropped, not retried.

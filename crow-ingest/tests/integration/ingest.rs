@@ -676,6 +676,21 @@ fn client_dropped_is_reported_once_the_batch_is_stored() {
 }
 
 #[test]
+fn a_host_with_a_trailing_slash_still_reaches_the_endpoint() {
+    use crow_ingest::ingest::Routed;
+    let f = fixture();
+    let mut req = f.crow(json!({"b": [{"i": "slash-1", "t": "t", "n": "X", "a": "anon-slash"}]}));
+    req.path = "//api/v1/events".into();
+    match block_on(f.svc.dispatch(&req, NOW)) {
+        Some(Routed::Ingest(resp, report)) => {
+            assert_eq!(resp.status, 200);
+            assert_eq!(report.accepted, 1);
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
 fn dispatch_serves_the_sdk_and_posthog_js_config_and_flags_with_cors() {
     use crow_ingest::ingest::Routed;
     let f = fixture();
