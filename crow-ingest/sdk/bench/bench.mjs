@@ -35,7 +35,7 @@ const base = await new Promise((resolve, reject) => {
   let log = "";
   crow.stderr.on("data", (c) => {
     log += c;
-    const m = log.match(/listening on http:\/\/(\S+)/);
+    const m = log.match(/listening on http:\/\/(\S+)\s/); // a whole address: stderr arrives in chunks
     if (m) resolve(`http://${m[1]}`);
   });
   crow.on("exit", (code) => reject(new Error(`crow serve exited ${code}: ${log}`)));

@@ -46,7 +46,7 @@ function startCrow(port = 0) {
     const timer = setTimeout(() => reject(new Error(`crow serve did not start:\n${log}`)), 60_000);
     proc.stderr.on("data", (chunk) => {
       log += chunk;
-      const m = log.match(/listening on http:\/\/(\S+)/);
+      const m = log.match(/listening on http:\/\/(\S+)\s/); // a whole address: stderr arrives in chunks
       if (m && timer) {
         clearTimeout(timer);
         const base = `http://${m[1]}`;
