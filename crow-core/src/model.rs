@@ -484,6 +484,9 @@ pub struct Session {
 }
 
 /// A public social-media post that mentions the org or its products.
+///
+/// What is stored is already private: the author handle is a keyed pseudonym (HMAC with the
+/// org's key, [`crate::privacy::pseudonymize`]), and the text and URL are PII-scrubbed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SocialMention {
     /// CROW id (`platform:platform_id`).
@@ -512,6 +515,64 @@ pub struct SocialMention {
     /// Sentiment score in [-1, 1], when analyzed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sentiment: Option<f32>,
+    /// The configured source that found it (its name in the social config).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub source: String,
+    /// The search query or feed that found it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub query: Option<String>,
+    /// Likes, reposts, replies and score, as the platform reports them.
+    #[serde(default)]
+    pub engagement: Engagement,
+    /// 64-bit SimHash of the normalized text (near-duplicate detection).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub simhash: Option<u64>,
+    /// The lexicon tier's compound score in [-1, 1], from the pre-filter.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lexicon_score: Option<f32>,
+    /// True when the pre-filter sent it to the `analyze-social` workflow.
+    #[serde(default)]
+    pub selected: bool,
+    /// What the `analyze-social` workflow found (model sentiment, entities, language).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub analysis: Option<Value>,
+}
+
+/// A post's engagement counts; `None` when the platform does not report one.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Engagement {
+    /// Likes, favourites, upvotes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub likes: Option<u64>,
+    /// Reposts, boosts, shares.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reposts: Option<u64>,
+    /// Replies, comments.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replies: Option<u64>,
+    /// A platform score (Reddit's and Hacker News' points).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub score: Option<i64>,
+}
+
+/// A mention not stored because it repeats one that is: the same post (exact, `distance` 0
+/// and the same id) or a near-duplicate (a repost, copy-pasted spam, the same post on
+/// another platform) whose SimHash is within the threshold.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MentionDuplicate {
+    /// The duplicate's own id (`platform:platform_id`).
+    pub id: String,
+    /// The stored original's id.
+    pub original_id: String,
+    /// The duplicate's platform.
+    pub platform: String,
+    /// The duplicate's permalink.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// Hamming distance between the SimHashes.
+    pub distance: u32,
+    /// When CROW fetched it.
+    pub fetched_at: Millis,
 }
 
 /// What a CCTV frame analysis produced.

@@ -321,6 +321,105 @@ pub trait CatalogStore: MaybeSend {
     async fn catalog_version(&self, org_id: &str) -> Result<String>;
 }
 
+/// Where one configured social source stands between runs.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SourceState {
+    /// The adapter's cursor: what the last run saw, so the next fetches only what is new
+    /// (opaque to the store; each adapter documents its own).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<String>,
+    /// When the last run started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_run_at: Option<Millis>,
+    /// When the last run that succeeded started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_success_at: Option<Millis>,
+    /// The last run's error, `None` after a success.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+}
+
+/// Filters for [`SocialStore::list_mentions`]. Results are newest first (by `posted_at`, then
+/// by id).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct MentionQuery {
+    /// Page size, `1..=1000`.
+    pub limit: u32,
+    /// From the previous page's `next_cursor`.
+    pub cursor: Option<String>,
+    /// Only this platform.
+    pub platform: Option<String>,
+    /// Only this configured source.
+    pub source: Option<String>,
+    /// Only mentions the pre-filter selected (`true`) or passed over (`false`).
+    pub selected: Option<bool>,
+    /// Posted at or after.
+    pub since: Option<Millis>,
+    /// Posted before.
+    pub until: Option<Millis>,
+}
+
+/// What [`SocialStore::store_mentions`] did.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct MentionOutcome {
+    /// Mentions stored by this call.
+    pub stored: usize,
+    /// Mentions and duplicate links whose id was already stored, left unchanged.
+    pub existing: usize,
+    /// Duplicate links stored by this call.
+    pub duplicates: usize,
+}
+
+/// Social mentions, their duplicate links and the state of each configured source.
+///
+/// Contract: every call is scoped to an org. A mention's id (`platform:platform_id`) is stored
+/// at most once per org, as a mention or as a duplicate link: storing it again changes
+/// nothing (a re-run or a crash-and-retry stores nothing twice). Mentions, links and the
+/// follow-up jobs commit together.
+#[cfg_attr(not(target_arch = "wasm32"), async_trait::async_trait)]
+#[cfg_attr(target_arch = "wasm32", async_trait::async_trait(?Send))]
+pub trait SocialStore: MaybeSend {
+    /// Which of `ids` the org already has, as mentions or as duplicate links.
+    async fn known_mentions(&self, org_id: &str, ids: &[String]) -> Result<Vec<String>>;
+    /// Stores new mentions and duplicate links, and enqueues `follow_up` (the `analyze-social`
+    /// jobs), in one transaction. Errors with `Invalid` when a mention's `org_id` differs.
+    async fn store_mentions(
+        &self,
+        org_id: &str,
+        mentions: &[SocialMention],
+        duplicates: &[MentionDuplicate],
+        follow_up: Vec<NewJob>,
+        now: Millis,
+    ) -> Result<MentionOutcome>;
+    /// `(id, simhash)` of the org's stored mentions posted at or after `since`, oldest first:
+    /// what the near-duplicate index is rebuilt from.
+    async fn mention_simhashes(&self, org_id: &str, since: Millis) -> Result<Vec<(String, u64)>>;
+    /// Mentions by id (unknown ids are skipped), in the order asked.
+    async fn get_mentions(&self, org_id: &str, ids: &[String]) -> Result<Vec<SocialMention>>;
+    /// Lists mentions with filters and cursor pagination.
+    async fn list_mentions(&self, org_id: &str, query: &MentionQuery) -> Result<Page<SocialMention>>;
+    /// Duplicate links, newest first; of one original when `original_id` is given.
+    async fn list_duplicates(
+        &self,
+        org_id: &str,
+        original_id: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<MentionDuplicate>>;
+    /// Records the `analyze-social` result on a stored mention (model sentiment in [-1, 1],
+    /// and the analysis). Errors with `NotFound` for an unknown id.
+    async fn set_mention_analysis(
+        &self,
+        org_id: &str,
+        id: &str,
+        sentiment: Option<f32>,
+        analysis: &Value,
+    ) -> Result<()>;
+    /// A source's state, `None` before its first run.
+    async fn source_state(&self, org_id: &str, source: &str) -> Result<Option<SourceState>>;
+    /// Replaces a source's state.
+    async fn set_source_state(&self, org_id: &str, source: &str, state: &SourceState) -> Result<()>;
+}
+
 /// The seed's queues.
 pub mod queues {
     /// Website events and processed CCTV frames.

@@ -46,6 +46,8 @@ pub mod http;
 pub mod ingest;
 pub mod jobs;
 pub mod sdk;
+#[cfg(feature = "social")]
+pub mod social;
 pub mod search;
 #[cfg(feature = "website")]
 pub mod website;
