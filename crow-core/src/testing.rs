@@ -3,9 +3,9 @@
 //! They follow each port's written contract, so a test written against them holds for the
 //! embedded backends (crow-store) and the Worker's too:
 //!
-//! - [`MemoryStore`]: [`EventStore`], [`AccountStore`], [`CatalogStore`], [`JobQueue`] and
-//!   [`WorkflowStore`] on one struct (like crow-store's SQLite store), behind one lock, so
-//!   `append` and its follow-up jobs commit together.
+//! - [`MemoryStore`]: [`EventStore`], [`AccountStore`], [`CatalogStore`], [`SocialStore`],
+//!   [`JobQueue`] and [`WorkflowStore`] on one struct (like crow-store's SQLite store), behind
+//!   one lock, so `append` and `store_mentions` commit together with their follow-up jobs.
 //! - [`MemoryBlobStore`]: [`BlobStore`] over a sorted map.
 //! - [`FakeTextAnalyzer`]: [`TextAnalyzer`] with a tiny word list and `@handle` entities.
 //! - [`HashEmbedder`]: [`Embedder`] by hashed bag of words, L2-normalized.
@@ -85,6 +85,9 @@ struct OrgData {
     terms: BTreeSet<(String, String)>,
     texts: HashMap<String, InteractionText>,
     catalog_changes: u64,
+    mentions: HashMap<String, SocialMention>,
+    mention_duplicates: HashMap<String, MentionDuplicate>,
+    sources: HashMap<String, SourceState>,
 }
 
 impl OrgData {
@@ -165,8 +168,8 @@ impl Inner {
     }
 }
 
-/// In-memory [`EventStore`], [`AccountStore`], [`CatalogStore`], [`JobQueue`] and
-/// [`WorkflowStore`], all behind one lock.
+/// In-memory [`EventStore`], [`AccountStore`], [`CatalogStore`], [`SocialStore`], [`JobQueue`]
+/// and [`WorkflowStore`], all behind one lock.
 ///
 /// Notes on choices the contracts leave open (crow-store makes the same ones):
 /// - `append` stores each event under the `org_id` argument (an event's own `org_id` is
@@ -182,6 +185,16 @@ impl Inner {
 ///   range; `top_pages` uses page paths.
 /// - `fail` on a job that is already dead answers `true` and changes nothing; on an unknown
 ///   job it is [`Error::NotFound`].
+/// - `store_mentions` checks every mention's `org_id` before storing anything; then stores the
+///   mentions, then the duplicate links, in the order given (an id seen earlier in the same call
+///   counts as `existing`). A link's `original_id` is not checked. The follow-up jobs are
+///   enqueued in the same critical section with `enqueued_at = now`, except when the call gave
+///   mentions or links and every one of them already existed (a re-run: the first call
+///   enqueued them), like `append`.
+/// - `known_mentions` answers each known id once, in the order asked; `get_mentions` answers
+///   in the order asked (a repeated id repeatedly). `list_duplicates` orders by `fetched_at`,
+///   then id, both descending; `mention_simhashes` by `posted_at`, then id, ascending.
+/// - `set_mention_analysis` only reaches mentions: a duplicate link's id is `NotFound` too.
 #[derive(Debug, Default)]
 pub struct MemoryStore {
     inner: Mutex<Inner>,
@@ -856,6 +869,183 @@ impl WorkflowStore for MemoryStore {
         let mut inner = lock(&self.inner);
         inner.runs.remove(run_id);
         inner.finished_runs.insert(run_id.to_owned());
+        Ok(())
+    }
+}
+
+#[cfg_attr(not(target_arch = "wasm32"), async_trait::async_trait)]
+#[cfg_attr(target_arch = "wasm32", async_trait::async_trait(?Send))]
+impl SocialStore for MemoryStore {
+    async fn known_mentions(&self, org_id: &str, ids: &[String]) -> Result<Vec<String>> {
+        let inner = lock(&self.inner);
+        let Some(data) = inner.data.get(org_id) else {
+            return Ok(Vec::new());
+        };
+        let mut seen = HashSet::new();
+        Ok(ids
+            .iter()
+            .filter(|id| {
+                (data.mentions.contains_key(*id) || data.mention_duplicates.contains_key(*id))
+                    && seen.insert(id.as_str())
+            })
+            .cloned()
+            .collect())
+    }
+
+    async fn store_mentions(
+        &self,
+        org_id: &str,
+        mentions: &[SocialMention],
+        duplicates: &[MentionDuplicate],
+        follow_up: Vec<NewJob>,
+        now: Millis,
+    ) -> Result<MentionOutcome> {
+        if let Some(i) = mentions.iter().position(|m| m.org_id != org_id) {
+            return Err(Error::invalid(
+                format!("mentions[{i}].org_id"),
+                format!("`{}` is not the org the mentions are stored for", mentions[i].org_id),
+            ));
+        }
+        let mut inner = lock(&self.inner);
+        let data = inner.data.entry(org_id.to_owned()).or_default();
+        let mut out = MentionOutcome::default();
+        for m in mentions {
+            if data.mentions.contains_key(&m.id) || data.mention_duplicates.contains_key(&m.id) {
+                out.existing += 1;
+            } else {
+                data.mentions.insert(m.id.clone(), m.clone());
+                out.stored += 1;
+            }
+        }
+        for d in duplicates {
+            if data.mentions.contains_key(&d.id) || data.mention_duplicates.contains_key(&d.id) {
+                out.existing += 1;
+            } else {
+                data.mention_duplicates.insert(d.id.clone(), d.clone());
+                out.duplicates += 1;
+            }
+        }
+        if out.stored + out.duplicates > 0 || out.existing == 0 {
+            inner.enqueue(follow_up, now);
+        }
+        Ok(out)
+    }
+
+    async fn mention_simhashes(&self, org_id: &str, since: Millis) -> Result<Vec<(String, u64)>> {
+        let inner = lock(&self.inner);
+        let Some(data) = inner.data.get(org_id) else {
+            return Ok(Vec::new());
+        };
+        let mut rows: Vec<(Millis, &str, u64)> = data
+            .mentions
+            .values()
+            .filter(|m| m.posted_at >= since)
+            .filter_map(|m| m.simhash.map(|h| (m.posted_at, m.id.as_str(), h)))
+            .collect();
+        rows.sort_unstable();
+        Ok(rows.into_iter().map(|(_, id, h)| (id.to_owned(), h)).collect())
+    }
+
+    async fn get_mentions(&self, org_id: &str, ids: &[String]) -> Result<Vec<SocialMention>> {
+        let inner = lock(&self.inner);
+        let Some(data) = inner.data.get(org_id) else {
+            return Ok(Vec::new());
+        };
+        Ok(ids.iter().filter_map(|id| data.mentions.get(id).cloned()).collect())
+    }
+
+    async fn list_mentions(&self, org_id: &str, query: &MentionQuery) -> Result<Page<SocialMention>> {
+        let after = match &query.cursor {
+            None => None,
+            Some(c) => {
+                let (ts, id) = c.split_once(':').ok_or_else(bad_cursor)?;
+                Some((ts.parse::<Millis>().map_err(|_| bad_cursor())?, id.to_owned()))
+            }
+        };
+        let inner = lock(&self.inner);
+        let Some(data) = inner.data.get(org_id) else {
+            return Ok(Page {
+                data: Vec::new(),
+                next_cursor: None,
+            });
+        };
+        let mut rows: Vec<&SocialMention> = data
+            .mentions
+            .values()
+            .filter(|m| {
+                query.platform.as_ref().is_none_or(|p| &m.platform == p)
+                    && query.source.as_ref().is_none_or(|s| &m.source == s)
+                    && query.selected.is_none_or(|s| m.selected == s)
+                    && query.since.is_none_or(|t| m.posted_at >= t)
+                    && query.until.is_none_or(|t| m.posted_at < t)
+                    && after.as_ref().is_none_or(|(ts, id)| (m.posted_at, &m.id) < (*ts, id))
+            })
+            .collect();
+        rows.sort_by(|a, b| (b.posted_at, &b.id).cmp(&(a.posted_at, &a.id)));
+        let limit = clamp_limit(query.limit);
+        let next_cursor = (rows.len() > limit).then(|| {
+            let last = rows[limit - 1];
+            format!("{}:{}", last.posted_at, last.id)
+        });
+        rows.truncate(limit);
+        Ok(Page {
+            data: rows.into_iter().cloned().collect(),
+            next_cursor,
+        })
+    }
+
+    async fn list_duplicates(
+        &self,
+        org_id: &str,
+        original_id: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<MentionDuplicate>> {
+        let inner = lock(&self.inner);
+        let Some(data) = inner.data.get(org_id) else {
+            return Ok(Vec::new());
+        };
+        let mut rows: Vec<&MentionDuplicate> = data
+            .mention_duplicates
+            .values()
+            .filter(|d| original_id.is_none_or(|o| d.original_id == o))
+            .collect();
+        rows.sort_by(|a, b| (b.fetched_at, &b.id).cmp(&(a.fetched_at, &a.id)));
+        rows.truncate(clamp_limit(limit));
+        Ok(rows.into_iter().cloned().collect())
+    }
+
+    async fn set_mention_analysis(
+        &self,
+        org_id: &str,
+        id: &str,
+        sentiment: Option<f32>,
+        analysis: &Value,
+    ) -> Result<()> {
+        let mut inner = lock(&self.inner);
+        let m = inner
+            .data
+            .get_mut(org_id)
+            .and_then(|d| d.mentions.get_mut(id))
+            .ok_or_else(|| Error::NotFound(format!("mention {id}")))?;
+        m.sentiment = sentiment;
+        m.analysis = Some(analysis.clone());
+        Ok(())
+    }
+
+    async fn source_state(&self, org_id: &str, source: &str) -> Result<Option<SourceState>> {
+        Ok(lock(&self.inner)
+            .data
+            .get(org_id)
+            .and_then(|d| d.sources.get(source).cloned()))
+    }
+
+    async fn set_source_state(&self, org_id: &str, source: &str, state: &SourceState) -> Result<()> {
+        lock(&self.inner)
+            .data
+            .entry(org_id.to_owned())
+            .or_default()
+            .sources
+            .insert(source.to_owned(), state.clone());
         Ok(())
     }
 }
@@ -2109,6 +2299,288 @@ mod tests {
             assert_eq!(an.analyze(&f2).await.unwrap().faces, vec![face]);
             assert!(src.next_frame().await.unwrap().is_none());
             assert_eq!(an.calls(), 2);
+        });
+    }
+
+    fn mention(org: &str, platform: &str, n: u32, posted_at: Millis) -> SocialMention {
+        SocialMention {
+            id: format!("{platform}:{n}"),
+            org_id: org.into(),
+            platform: platform.into(),
+            platform_id: n.to_string(),
+            author: Some(format!("author-{n}")),
+            text: format!("post {n} about acme"),
+            url: Some(format!("https://{platform}.example/{n}")),
+            language: Some("en".into()),
+            posted_at,
+            fetched_at: posted_at + 10,
+            sentiment: None,
+            source: "watch".into(),
+            query: Some("acme".into()),
+            engagement: Engagement {
+                likes: Some(3),
+                reposts: None,
+                replies: Some(1),
+                score: Some(-2),
+            },
+            simhash: Some((u64::from(n) << 32) | 0xABCD),
+            lexicon_score: Some(0.25),
+            selected: n.is_multiple_of(2),
+            analysis: None,
+        }
+    }
+
+    fn dup(id: &str, original: &str, fetched_at: Millis) -> MentionDuplicate {
+        MentionDuplicate {
+            id: id.into(),
+            original_id: original.into(),
+            platform: id.split(':').next().unwrap_or_default().into(),
+            url: None,
+            distance: 2,
+            fetched_at,
+        }
+    }
+
+    #[test]
+    fn mentions_are_stored_once_per_org_with_their_jobs() {
+        block_on(async {
+            let s = MemoryStore::new();
+            let m1 = mention(ORG, "bluesky", 1, 1_000);
+            let m2 = mention(ORG, "bluesky", 2, 2_000);
+            let job = NewJob::new(queues::SOCIAL, "analyze-social", json!({"ids": ["bluesky:2"]}));
+            let out = s
+                .store_mentions(
+                    ORG,
+                    &[m1.clone(), m2.clone()],
+                    &[dup("mastodon:9", "bluesky:1", 1_500)],
+                    vec![job.clone()],
+                    5_000,
+                )
+                .await
+                .unwrap();
+            assert_eq!(
+                out,
+                MentionOutcome {
+                    stored: 2,
+                    existing: 0,
+                    duplicates: 1
+                }
+            );
+            let asked: Vec<String> = ["nope", "mastodon:9", "bluesky:1", "bluesky:1"]
+                .map(String::from)
+                .into();
+            assert_eq!(
+                s.known_mentions(ORG, &asked).await.unwrap(),
+                ["mastodon:9", "bluesky:1"]
+            );
+            // the jobs committed with the mentions
+            let jobs = s.reserve(queues::SOCIAL, 10, 1_000, 5_000).await.unwrap();
+            assert_eq!(jobs.len(), 1);
+            assert_eq!((jobs[0].kind.as_str(), jobs[0].enqueued_at), ("analyze-social", 5_000));
+            assert_eq!(jobs[0].payload, job.payload);
+
+            // a re-run changes nothing and enqueues nothing
+            let mut changed = m1.clone();
+            changed.text = "changed".into();
+            let out = s
+                .store_mentions(
+                    ORG,
+                    &[changed, mention(ORG, "mastodon", 9, 1)],
+                    &[dup("bluesky:2", "bluesky:1", 9), dup("mastodon:9", "bluesky:1", 9)],
+                    vec![job.clone()],
+                    6_000,
+                )
+                .await
+                .unwrap();
+            assert_eq!(
+                out,
+                MentionOutcome {
+                    stored: 0,
+                    existing: 4,
+                    duplicates: 0
+                }
+            );
+            assert_eq!(s.depth(queues::SOCIAL).await.unwrap().ready, 0);
+            let ids = [m1.id.clone(), "mastodon:9".into(), m2.id.clone()];
+            assert_eq!(s.get_mentions(ORG, &ids).await.unwrap(), [m1.clone(), m2.clone()]);
+            let links = s.list_duplicates(ORG, Some("bluesky:1"), 10).await.unwrap();
+            assert_eq!(links, [dup("mastodon:9", "bluesky:1", 1_500)]);
+            // the same id twice in one call is stored once
+            let m3 = mention(ORG, "reddit", 3, 3_000);
+            let out = s
+                .store_mentions(
+                    ORG,
+                    &[m3.clone(), m3.clone()],
+                    &[dup(&m3.id, "bluesky:1", 1)],
+                    vec![],
+                    7_000,
+                )
+                .await
+                .unwrap();
+            assert_eq!((out.stored, out.existing, out.duplicates), (1, 2, 0));
+
+            // another org sees nothing and may store the same ids
+            assert!(s.known_mentions("org_b", &ids).await.unwrap().is_empty());
+            assert!(s.get_mentions("org_b", &ids).await.unwrap().is_empty());
+            assert!(s.list_duplicates("org_b", None, 10).await.unwrap().is_empty());
+            assert!(s.mention_simhashes("org_b", 0).await.unwrap().is_empty());
+            let page = s.list_mentions("org_b", &MentionQuery::default()).await.unwrap();
+            assert!(page.data.is_empty());
+            let other = mention("org_b", "bluesky", 1, 1_000);
+            assert_eq!(
+                s.store_mentions("org_b", &[other], &[], vec![], 0)
+                    .await
+                    .unwrap()
+                    .stored,
+                1
+            );
+            assert_eq!(s.get_mentions(ORG, &ids[..1]).await.unwrap(), [m1]);
+        });
+    }
+
+    #[test]
+    fn store_mentions_rejects_another_orgs_mention_and_stores_nothing() {
+        block_on(async {
+            let s = MemoryStore::new();
+            let job = NewJob::new(queues::SOCIAL, "analyze-social", json!({}));
+            let err = s
+                .store_mentions(
+                    ORG,
+                    &[mention(ORG, "rss", 1, 1), mention("org_b", "rss", 2, 2)],
+                    &[],
+                    vec![job],
+                    0,
+                )
+                .await
+                .unwrap_err();
+            assert!(
+                matches!(&err, Error::Invalid { field, .. } if field == "mentions[1].org_id"),
+                "{err}"
+            );
+            assert!(s.known_mentions(ORG, &["rss:1".into()]).await.unwrap().is_empty());
+            assert_eq!(s.depth(queues::SOCIAL).await.unwrap().ready, 0);
+        });
+    }
+
+    #[test]
+    fn mentions_list_newest_first_with_filters_and_cursor() {
+        block_on(async {
+            let s = MemoryStore::new();
+            // 25 mentions over 3 platforms; pairs share a posted_at so the id breaks ties
+            let all: Vec<SocialMention> = (0..25)
+                .map(|n| {
+                    let platform = ["bluesky", "mastodon", "reddit"][n as usize % 3];
+                    let mut m = mention(ORG, platform, n, 1_000 + Millis::from(n / 2) * 100);
+                    if n >= 20 {
+                        m.source = "other".into();
+                    }
+                    m
+                })
+                .collect();
+            s.store_mentions(ORG, &all, &[], vec![], 0).await.unwrap();
+            let collect = |query: MentionQuery| {
+                let s = &s;
+                async move {
+                    let mut out = Vec::new();
+                    let mut q = query;
+                    loop {
+                        let page = s.list_mentions(ORG, &q).await.unwrap();
+                        assert!(page.data.len() <= q.limit.max(1) as usize);
+                        out.extend(page.data.into_iter().map(|m| m.id));
+                        match page.next_cursor {
+                            Some(c) => q.cursor = Some(c),
+                            None => break out,
+                        }
+                    }
+                }
+            };
+            let expect = |f: &dyn Fn(&SocialMention) -> bool| {
+                let mut v: Vec<&SocialMention> = all.iter().filter(|m| f(m)).collect();
+                v.sort_by(|a, b| (b.posted_at, &b.id).cmp(&(a.posted_at, &a.id)));
+                v.into_iter().map(|m| m.id.clone()).collect::<Vec<_>>()
+            };
+            let q = |limit| MentionQuery {
+                limit,
+                ..Default::default()
+            };
+            let everything = collect(q(4)).await;
+            assert_eq!(everything.len(), 25);
+            assert_eq!(everything, expect(&|_| true));
+            assert_eq!(collect(q(1000)).await, everything);
+            let by_platform = MentionQuery {
+                platform: Some("mastodon".into()),
+                ..q(3)
+            };
+            assert_eq!(collect(by_platform).await, expect(&|m| m.platform == "mastodon"));
+            let by_source = MentionQuery {
+                source: Some("other".into()),
+                selected: Some(true),
+                ..q(2)
+            };
+            assert_eq!(collect(by_source).await, expect(&|m| m.source == "other" && m.selected));
+            let window = MentionQuery {
+                since: Some(1_200),
+                until: Some(1_700),
+                selected: Some(false),
+                ..q(2)
+            };
+            let got = collect(window).await;
+            assert!(!got.is_empty());
+            assert_eq!(got, expect(&|m| (1_200..1_700).contains(&m.posted_at) && !m.selected));
+            let bad = MentionQuery {
+                cursor: Some("garbage".into()),
+                ..q(2)
+            };
+            assert!(matches!(s.list_mentions(ORG, &bad).await, Err(Error::Invalid { .. })));
+        });
+    }
+
+    #[test]
+    fn simhashes_analysis_and_source_state() {
+        block_on(async {
+            let s = MemoryStore::new();
+            let mut a = mention(ORG, "hackernews", 1, 2_000);
+            a.simhash = Some(u64::MAX);
+            let mut b = mention(ORG, "hackernews", 2, 1_000);
+            b.simhash = Some(1 << 63);
+            let mut c = mention(ORG, "hackernews", 3, 3_000);
+            c.simhash = None;
+            let d = mention(ORG, "hackernews", 4, 500);
+            s.store_mentions(ORG, &[a.clone(), b.clone(), c.clone(), d], &[], vec![], 0)
+                .await
+                .unwrap();
+            assert_eq!(
+                s.mention_simhashes(ORG, 1_000).await.unwrap(),
+                [(b.id.clone(), 1 << 63), (a.id.clone(), u64::MAX)]
+            );
+
+            let analysis = json!({"sentiment": {"label": "negative", "score": -0.5}, "entities": []});
+            s.set_mention_analysis(ORG, &a.id, Some(-0.5), &analysis).await.unwrap();
+            let got = s.get_mentions(ORG, &[a.id.clone()]).await.unwrap();
+            assert_eq!(got[0].sentiment, Some(-0.5));
+            assert_eq!(got[0].analysis.as_ref(), Some(&analysis));
+            assert_eq!(got[0].simhash, Some(u64::MAX));
+            for (org, id) in [(ORG, "hackernews:404"), ("org_b", a.id.as_str())] {
+                let err = s.set_mention_analysis(org, id, None, &analysis).await.unwrap_err();
+                assert!(matches!(err, Error::NotFound(_)), "{err}");
+            }
+
+            assert_eq!(s.source_state(ORG, "watch").await.unwrap(), None);
+            let state = SourceState {
+                cursor: Some("since=42".into()),
+                last_run_at: Some(10),
+                last_success_at: Some(5),
+                last_error: Some("HTTP 503".into()),
+            };
+            s.set_source_state(ORG, "watch", &state).await.unwrap();
+            assert_eq!(s.source_state(ORG, "watch").await.unwrap(), Some(state));
+            assert_eq!(s.source_state("org_b", "watch").await.unwrap(), None);
+            let ok = SourceState {
+                last_error: None,
+                ..Default::default()
+            };
+            s.set_source_state(ORG, "watch", &ok).await.unwrap();
+            assert_eq!(s.source_state(ORG, "watch").await.unwrap(), Some(ok));
         });
     }
 }

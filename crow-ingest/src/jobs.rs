@@ -7,6 +7,19 @@ pub const PROCESS_INTERACTION: &str = "interaction";
 /// Job kind on the `processing` queue: copy a stored (scrubbed) batch to the object store.
 pub const ARCHIVE_BATCH: &str = "archive-batch";
 
+/// Job kind on the `social` queue: run `analyze-social` over stored mentions the pre-filter
+/// selected.
+pub const ANALYZE_SOCIAL: &str = "analyze-social";
+
+/// Stored social mentions, by id, for `analyze-social`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MentionBatch {
+    /// Org.
+    pub org_id: String,
+    /// Ids (`platform:platform_id`) of stored mentions.
+    pub mention_ids: Vec<String>,
+}
+
 /// A batch of stored interactions, referenced by id (the events themselves are already durable
 /// in the event store, scrubbed).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -39,7 +39,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-use crow_core::model::{Interaction, Product};
+use crow_core::model::{Interaction, Product, SocialMention};
 use crow_core::ports::{Embedder, TextAnalysis, VectorIndex};
 use crow_core::vector::{IndexKind, MAX_TOP_K, MetadataFilter, VectorQuery, VectorRecord};
 use crow_core::{Error, Result};
@@ -244,6 +244,41 @@ pub fn interaction_record(
         namespace: None,
         values: embedding,
         metadata: m,
+    }
+}
+
+/// The `social-embeddings` record of a mention: id = the mention id; metadata `platform`,
+/// `source`, `posted_at`, `author` (a pseudonym), `url`, sentiment `label` and `sentiment`,
+/// `language`, `product_id` when the text names a catalog product, and the snippet.
+pub fn social_record(m: &SocialMention, analysis: Option<&TextAnalysis>, embedding: Vec<f32>) -> VectorRecord {
+    let mut meta = Map::new();
+    meta.insert("platform".into(), json!(m.platform));
+    if !m.source.is_empty() {
+        meta.insert("source".into(), json!(m.source));
+    }
+    meta.insert("ts".into(), json!(m.posted_at));
+    if let Some(a) = &m.author {
+        meta.insert("author".into(), json!(a));
+    }
+    if let Some(u) = &m.url {
+        meta.insert("url".into(), json!(u));
+    }
+    if let Some(s) = analysis.and_then(|a| a.sentiment.as_ref()) {
+        meta.insert("label".into(), json!(s.label));
+        meta.insert("sentiment".into(), json!(s.score));
+    }
+    if let Some(lang) = analysis.and_then(|a| a.language.as_ref()).or(m.language.as_ref()) {
+        meta.insert("language".into(), json!(lang));
+    }
+    if let Some(p) = analysis.and_then(|a| a.entities.iter().find_map(|e| e.product_id.clone())) {
+        meta.insert("product_id".into(), json!(p));
+    }
+    meta.insert(SNIPPET.into(), json!(snippet(&m.text)));
+    VectorRecord {
+        id: m.id.clone(),
+        namespace: None,
+        values: embedding,
+        metadata: meta,
     }
 }
 

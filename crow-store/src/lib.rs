@@ -4,8 +4,8 @@
 //!
 //! - [`SqliteStore`]: one SQLite database (`DIR/crow.db`, WAL) implementing
 //!   [`EventStore`](crow_core::ports::EventStore), [`AccountStore`](crow_core::ports::AccountStore),
-//!   [`CatalogStore`](crow_core::ports::CatalogStore), [`JobQueue`](crow_core::ports::JobQueue) and
-//!   [`WorkflowStore`](crow_core::ports::WorkflowStore). The schema lives in plain SQL
+//!   [`CatalogStore`](crow_core::ports::CatalogStore), [`SocialStore`](crow_core::ports::SocialStore),
+//!   [`JobQueue`](crow_core::ports::JobQueue) and [`WorkflowStore`](crow_core::ports::WorkflowStore). The schema lives in plain SQL
 //!   [`MIGRATIONS`] (`crow-store/migrations/*.sql`) kept Cloudflare D1-compatible, so the
 //!   Worker applies the same files to D1.
 //! - [`LocalBlobStore`]: a [`BlobStore`](crow_core::ports::BlobStore) of files, on the
@@ -53,6 +53,15 @@
 //! - `upsert_products` counts a product as changed only when its content differs: a re-crawl
 //!   that only moves `updated_at` reports 0 and leaves the row as it was (MemoryStore counts
 //!   any difference).
+//! - `store_mentions` checks every mention's `org_id` first (`Invalid`, nothing stored), then
+//!   stores the mentions and then the duplicate links in the order given; an id stored before,
+//!   in either table, or earlier in the same call, counts as `existing`. A link's
+//!   `original_id` is not checked. The follow-up jobs go in the same transaction with
+//!   `enqueued_at = now`, except when every mention and link given already existed (a re-run).
+//!   `set_mention_analysis` reaches mentions only (a duplicate link's id is `NotFound`).
+//! - `known_mentions` answers each known id once, in the order asked; `list_duplicates` is
+//!   newest first by `fetched_at`, then id; `mention_simhashes` oldest first by `posted_at`,
+//!   then id. Engagement counts above `i64::MAX` are stored as `i64::MAX`.
 //!
 //! ## Example
 //!

@@ -29,6 +29,15 @@ pub mod source;
 #[cfg(feature = "social-http")]
 pub mod fetch;
 
+#[cfg(any(
+    feature = "social-rss",
+    feature = "social-mastodon",
+    feature = "social-bluesky",
+    feature = "social-reddit",
+    feature = "social-hackernews"
+))]
+mod adapter_util;
+
 #[cfg(feature = "social-bluesky")]
 pub mod bluesky;
 #[cfg(feature = "social-hackernews")]

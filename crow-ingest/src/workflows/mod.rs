@@ -35,7 +35,7 @@ use std::collections::HashMap;
 use std::future::Future;
 
 use crow_core::model::Millis;
-use crow_core::ports::{BlobStore, Embedder, EventStore, JobQueue, MaybeSend, TextAnalyzer, WorkflowStore};
+use crow_core::ports::{BlobStore, Embedder, EventStore, JobQueue, MaybeSend, SocialStore, TextAnalyzer, WorkflowStore};
 
 use crate::search::Indexes;
 use crow_core::{Error, Result};
@@ -44,10 +44,12 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 use tracing::Instrument;
 
+pub mod analyze_social;
 pub mod archive;
 pub mod process_interaction;
 pub mod trigger;
 
+pub use analyze_social::{SocialOutcome, analyze_social};
 pub use archive::{ArchiveOutcome, archive_batch, archive_key, archive_prefix};
 pub use process_interaction::{
     Outcome, TEXT_PROPERTIES, WorkflowConfig, process_interaction, process_interaction_with, run_id_for, session_id,
@@ -89,6 +91,11 @@ pub trait Ports: MaybeSend {
     fn indexes(&self) -> Option<&Indexes> {
         None
     }
+    /// The social mentions store, for `analyze-social`; `None` (the default) fails its jobs
+    /// with a clear error.
+    fn social(&self) -> Option<&dyn SocialStore> {
+        None
+    }
 }
 
 /// A [`Ports`] bundle with text analysis: `ports` plus an analyzer, an optional embedder and
@@ -104,6 +111,7 @@ pub trait Ports: MaybeSend {
 ///     analyzer: &analyzer,
 ///     embedder: Some(&embedder),
 ///     indexes: None,
+///     social: Some(&store),
 /// };
 /// assert!(ports.analyzer().is_some());
 /// ```
@@ -116,6 +124,8 @@ pub struct WithText<'a, P> {
     pub embedder: Option<&'a dyn Embedder>,
     /// The vector indexes embeddings are upserted into, if any (needs the embedder).
     pub indexes: Option<&'a Indexes>,
+    /// The social mentions store, for `analyze-social`.
+    pub social: Option<&'a dyn SocialStore>,
 }
 
 impl<P: std::fmt::Debug> std::fmt::Debug for WithText<'_, P> {
@@ -152,6 +162,9 @@ impl<P: Ports> Ports for WithText<'_, P> {
     }
     fn indexes(&self) -> Option<&Indexes> {
         self.indexes
+    }
+    fn social(&self) -> Option<&dyn SocialStore> {
+        self.social
     }
 }
 

@@ -28,8 +28,8 @@ use crow_core::{Error, Result};
 use serde::{Deserialize, Serialize};
 use tracing::Instrument;
 
-use super::{Ports, WorkflowConfig, archive_batch, process_interaction_with};
-use crate::jobs::{ARCHIVE_BATCH, InteractionBatch, PROCESS_INTERACTION};
+use super::{Ports, WorkflowConfig, analyze_social, archive_batch, process_interaction_with};
+use crate::jobs::{ANALYZE_SOCIAL, ARCHIVE_BATCH, InteractionBatch, MentionBatch, PROCESS_INTERACTION};
 
 /// What one [`Trigger::run_once`] did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -264,6 +264,21 @@ pub async fn handle_job<P: Ports + ?Sized>(ports: &P, job: &Job, now: Millis, co
         ARCHIVE_BATCH => {
             let batch = batch_of(job)?;
             archive_batch(ports, &batch, now).await?;
+            Ok(())
+        }
+        ANALYZE_SOCIAL => {
+            let batch: MentionBatch = serde_json::from_value(job.payload.clone()).map_err(|e| {
+                Error::invalid(
+                    "payload",
+                    format!("{} job {}: not a mention batch: {e}", job.kind, job.id),
+                )
+            })?;
+            let (Some(social), Some(analyzer)) = (ports.social(), ports.analyzer()) else {
+                return Err(Error::Backend(
+                    "analyze-social needs the social store and a text analyzer; this worker has neither".into(),
+                ));
+            };
+            analyze_social(social, analyzer, ports.embedder(), ports.indexes(), &batch, now).await?;
             Ok(())
         }
         other => Err(Error::invalid(

@@ -1260,6 +1260,7 @@ fn events_with_text_get_sentiment_entities_and_embeddings() {
             analyzer: &analyzer,
             embedder: Some(&embedder),
             indexes: Some(&indexes),
+            social: None,
         };
         let out = process_interaction(&ports, &batch, T0 + 10 * MIN).await.unwrap();
         assert_eq!(out.texts, 3, "{out:?}");

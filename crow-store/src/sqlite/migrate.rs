@@ -32,6 +32,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0002_text",
         sql: include_str!("../../migrations/0002_text.sql"),
     },
+    Migration {
+        version: 3,
+        name: "0003_social",
+        sql: include_str!("../../migrations/0003_social.sql"),
+    },
 ];
 
 /// Applies the pending migrations in one immediate transaction (so two processes opening the

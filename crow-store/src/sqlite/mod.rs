@@ -1,7 +1,7 @@
 //! The SQLite backend: [`SqliteStore`] implements [`EventStore`](crow_core::ports::EventStore),
 //! [`AccountStore`](crow_core::ports::AccountStore), [`CatalogStore`](crow_core::ports::CatalogStore),
-//! [`JobQueue`](crow_core::ports::JobQueue) and [`WorkflowStore`](crow_core::ports::WorkflowStore)
-//! over one database file.
+//! [`SocialStore`](crow_core::ports::SocialStore), [`JobQueue`](crow_core::ports::JobQueue) and
+//! [`WorkflowStore`](crow_core::ports::WorkflowStore) over one database file.
 //!
 //! Connections:
 //! - **one write connection**, owned by a dedicated thread that group-commits every write
@@ -15,6 +15,7 @@ mod catalog;
 mod events;
 mod migrate;
 mod queue;
+mod social;
 mod workflow;
 mod writer;
 
@@ -134,8 +135,8 @@ impl Drop for Inner {
     }
 }
 
-/// The SQLite store: events, sessions, identities, accounts, catalog, jobs and workflow steps
-/// in `DIR/crow.db`. Cheap to clone (an `Arc`); all clones share the writer and the pools.
+/// The SQLite store: events, sessions, identities, accounts, catalog, social mentions, jobs and
+/// workflow steps in `DIR/crow.db`. Cheap to clone (an `Arc`); all clones share the writer and the pools.
 ///
 /// Dropping the last clone stops the writer thread after it has committed what was queued.
 #[derive(Clone)]

@@ -7,5 +7,6 @@ mod common;
 mod events;
 mod queue;
 mod sessions;
+mod social;
 mod vectors;
 mod workflow;

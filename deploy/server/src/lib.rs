@@ -273,7 +273,7 @@ impl Backends {
     /// Drains the queues once; returns how many jobs were handled.
     pub async fn work_once(&self, max: usize) -> usize {
         let mut handled = 0;
-        for queue in [queues::INTERACTION, queues::PROCESSING] {
+        for queue in [queues::INTERACTION, queues::SOCIAL, queues::PROCESSING] {
             let jitter = rand::random::<f64>();
             let text = Blocking(&self.analyzer);
             let ports = WithText {
@@ -281,6 +281,7 @@ impl Backends {
                 analyzer: &text,
                 embedder: self.analyzer.embedding_dim().map(|_| &text as &dyn Embedder),
                 indexes: self.indexes.as_ref(),
+                social: Some(self.store()),
             };
             match crow_ingest::workflows::trigger::run_once(&ports, queue, max, now_millis(), jitter).await {
                 Ok(report) => {
