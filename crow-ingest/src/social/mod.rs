@@ -28,6 +28,8 @@ pub mod source;
 
 #[cfg(feature = "social-http")]
 pub mod fetch;
+#[cfg(feature = "social-http")]
+pub mod runner;
 
 #[cfg(any(
     feature = "social-rss",

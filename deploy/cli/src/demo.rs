@@ -400,11 +400,15 @@ pub async fn run(data_dir: &std::path::Path, models: Option<&std::path::Path>, a
     }
     eprintln!("crow demo: sent {sent} events in {requests} requests; waiting for the workflows");
 
+    // Social listening: the real channel against a local server in each platform's format.
+    let social = crate::demo_social::run(server.backends(), &creds.org_id, now_millis()).await?;
+    let social_total = crate::social::total(&social);
+
     // Wait for the queues to drain.
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         let mut pending = 0;
-        for q in [queues::INTERACTION, queues::PROCESSING] {
+        for q in [queues::INTERACTION, queues::SOCIAL, queues::PROCESSING] {
             let d = store.depth(q).await?;
             pending += d.ready + d.in_flight;
         }
@@ -467,7 +471,7 @@ pub async fn run(data_dir: &std::path::Path, models: Option<&std::path::Path>, a
         let report = json!({
             "org_id": org, "events_sent": sent, "summary": summary, "funnel": funnel,
             "raw_batches_archived": archived, "dead_jobs": dead, "seconds": elapsed, "feedback": feedback,
-            "search": search,
+            "search": search, "social": social,
         });
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
@@ -541,6 +545,27 @@ pub async fn run(data_dir: &std::path::Path, models: Option<&std::path::Path>, a
                 }
             }
             None => println!("  semantic search: needs the embedding model (`make models`)"),
+        }
+        println!();
+        let t = &social_total;
+        println!(
+            "  social listening ({} sources on a local fixture server: mastodon, bluesky, reddit, hackernews, rss)",
+            social.len()
+        );
+        println!("    posts fetched      {:>5}", t.fetched);
+        println!("    mentions kept      {:>5}", t.stored);
+        println!(
+            "    duplicates dropped {:>5}  ({} exact, {} near: reposts, cross-posts, copy-pasted spam)",
+            t.exact_duplicates + t.near_duplicates,
+            t.exact_duplicates,
+            t.near_duplicates
+        );
+        println!(
+            "    sentiment (lexicon) {:>4} positive, {} neutral, {} negative; {} sent to analyze-social",
+            t.sentiment.positive, t.sentiment.neutral, t.sentiment.negative, t.selected
+        );
+        for r in social.iter().filter(|r| r.error.is_some()) {
+            println!("    {} failed: {}", r.source, r.error.as_deref().unwrap_or(""));
         }
         println!();
         println!("  done in {elapsed:.1} s; data in {}", data_dir.display());

@@ -1,7 +1,9 @@
 //! `crow`: the command-line shell of CROW.
 
 mod demo;
+mod demo_social;
 mod nlp;
+mod social;
 
 /// mimalloc: the ingest path allocates many small JSON values; measured faster than the system
 /// allocator in the HTTP benchmark (BENCHMARKS.md).
@@ -43,6 +45,8 @@ use crow_store::Durability;
 ///   crow search "delivery took forever" --org ORG_ID --filter label=negative
 ///
 ///   crow train --task intent --data labeled.jsonl --out intent.json
+///
+///   crow social once --config social.toml   pull social mentions (examples/social.toml)
 #[derive(Debug, Parser)]
 #[command(name = "crow", version, verbatim_doc_comment, propagate_version = true)]
 struct Cli {
@@ -208,6 +212,10 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Social listening: pull public mentions from RSS/Atom, Mastodon, Bluesky, Reddit and
+    /// Hacker News on schedules, drop duplicates, pre-filter by sentiment, analyze.
+    #[command(subcommand)]
+    Social(social::SocialCommand),
     /// Run CROW's main job end to end on embedded defaults and print a report.
     Demo(demo::DemoArgs),
 }
@@ -556,6 +564,7 @@ async fn run(cli: Cli) -> Result<()> {
             &eval,
             json,
         )?,
+        Command::Social(cmd) => social::command(&cli.data, cli.models.as_deref(), cmd).await?,
         Command::Demo(args) => demo::run(&cli.data, cli.models.as_deref(), &args).await?,
     }
     Ok(())

@@ -1,0 +1,336 @@
+//! Runs the configured sources (feature `social-http`, native): fetch each one with the
+//! rate-limited, retrying [`Fetcher`], put its posts through the [`Pipeline`], then record the
+//! source's state (cursor, last run, last error) in the store.
+//!
+//! One failing source never blocks the others: its error is recorded in its state and its
+//! report, and the others go on. A source's cursor only moves once its posts are stored, so a
+//! crash or a store error means the next run fetches them again (and the store keeps each
+//! post once).
+//!
+//! [`Runner::run_once`] is `crow social once`; [`Runner::run_scheduled`] is `crow social run`:
+//! at start every source whose schedule fired while the process was down runs once (not
+//! once per missed slot), then each runs on its cron schedule until shutdown.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crow_core::model::Millis;
+use crow_core::ports::{AccountStore, SocialStore, TextAnalyzer};
+use serde::{Deserialize, Serialize};
+
+use super::config::{SocialConfig, SourceConfig, SourceMode};
+use super::fetch::{Fetcher, FetcherConfig};
+use super::pipeline::{PassReport, PassSource, Pipeline};
+use super::schedule::{self, Schedule};
+use super::{Platform, SocialError, SocialSource};
+
+/// The ports a run goes through.
+#[derive(Clone, Copy)]
+pub struct SocialPorts<'a> {
+    /// Mentions, links, source states (and the `analyze-social` jobs, with the mentions).
+    pub social: &'a dyn SocialStore,
+    /// The org's pseudonym key.
+    pub accounts: &'a dyn AccountStore,
+    /// The pre-filter's scorer: the lexicon tier.
+    pub lexicon: &'a dyn TextAnalyzer,
+}
+
+/// What one source's run did.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SourceReport {
+    /// The source's name.
+    pub source: String,
+    /// Its platform.
+    pub platform: Platform,
+    /// What the pipeline did with the posts.
+    pub pass: PassReport,
+    /// HTTP requests made (retries included).
+    pub requests: u32,
+    /// Answers parsed.
+    pub pages: u32,
+    /// The feed answered 304 Not Modified.
+    pub not_modified: bool,
+    /// Why the run failed, if it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl std::fmt::Debug for SocialPorts<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SocialPorts").finish_non_exhaustive()
+    }
+}
+
+struct Built {
+    config: SourceConfig,
+    source: Arc<dyn SocialSource>,
+    schedule: Schedule,
+}
+
+/// The configured sources, ready to run.
+pub struct Runner {
+    config: SocialConfig,
+    fetcher: Fetcher,
+    pipeline: Pipeline,
+    sources: Vec<Built>,
+}
+
+impl std::fmt::Debug for Runner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runner")
+            .field("org", &self.config.org)
+            .field("sources", &self.sources.iter().map(|s| &s.config.name).collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Runner {
+    /// Validates the config and builds its enabled sources; `env` looks up the environment
+    /// variables named by `auth_token_env`.
+    pub fn new(config: SocialConfig, env: impl Fn(&str) -> Option<String>) -> Result<Runner, SocialError> {
+        config.validate()?;
+        let mut fetcher_config = FetcherConfig {
+            timeout: Duration::from_secs(config.timeout_secs),
+            allow_private_addresses: config.allow_private_addresses,
+            max_pages: config.max_pages,
+            ..FetcherConfig::default()
+        };
+        if let Some(ua) = &config.user_agent {
+            fetcher_config.user_agent = ua.clone();
+        }
+        let mut sources = Vec::new();
+        for s in config.enabled_sources() {
+            let token = s.auth_token(&env);
+            if let Some(limit) = s.rate_limit {
+                fetcher_config.rate_limits.insert(s.platform, limit);
+            } else if token.is_some() && s.platform == Platform::Reddit {
+                fetcher_config.rate_limits.insert(s.platform, s.rate_limit());
+            }
+            sources.push(Built {
+                source: build_source(s, token)?,
+                schedule: s.parsed_schedule()?,
+                config: s.clone(),
+            });
+        }
+        Ok(Runner {
+            fetcher: Fetcher::new(fetcher_config)?,
+            pipeline: Pipeline::new(config.pipeline_config()),
+            config,
+            sources,
+        })
+    }
+
+    /// The org the sources collect for.
+    pub fn org(&self) -> &str {
+        &self.config.org
+    }
+
+    /// The enabled sources' configs.
+    pub fn sources(&self) -> impl Iterator<Item = &SourceConfig> {
+        self.sources.iter().map(|b| &b.config)
+    }
+
+    /// Runs every enabled source once (or only `only`), fetching concurrently.
+    pub async fn run_once(
+        &mut self,
+        ports: SocialPorts<'_>,
+        only: Option<&str>,
+        now: &(dyn Fn() -> Millis + Sync),
+    ) -> Result<Vec<SourceReport>, SocialError> {
+        if let Some(name) = only
+            && !self.sources.iter().any(|b| b.config.name == name)
+        {
+            let known: Vec<&str> = self.sources.iter().map(|b| b.config.name.as_str()).collect();
+            return Err(SocialError::Config(format!(
+                "no enabled source named {name:?}; the config has {known:?}"
+            )));
+        }
+        let names: Vec<String> = self
+            .sources
+            .iter()
+            .filter(|b| only.is_none_or(|n| n == b.config.name))
+            .map(|b| b.config.name.clone())
+            .collect();
+        self.run_named(ports, &names, now).await
+    }
+
+    /// Runs the sources on their schedules until `shutdown` completes. At start, every source
+    /// that never ran or whose schedule fired while nothing ran it runs once. `on_report` sees
+    /// each run's reports.
+    pub async fn run_scheduled(
+        &mut self,
+        ports: SocialPorts<'_>,
+        now: &(dyn Fn() -> Millis + Sync),
+        shutdown: impl Future<Output = ()>,
+        mut on_report: impl FnMut(&[SourceReport]),
+    ) -> Result<(), SocialError> {
+        let mut last: HashMap<String, Option<Millis>> = HashMap::new();
+        for b in &self.sources {
+            let state = ports.social.source_state(&self.config.org, &b.config.name).await?;
+            last.insert(b.config.name.clone(), state.and_then(|s| s.last_run_at));
+        }
+        tokio::pin!(shutdown);
+        loop {
+            let plan: Vec<(&str, &Schedule, Option<Millis>)> = self
+                .sources
+                .iter()
+                .map(|b| {
+                    (
+                        b.config.name.as_str(),
+                        &b.schedule,
+                        last.get(&b.config.name).copied().flatten(),
+                    )
+                })
+                .collect();
+            let Some(next) = schedule::next_due(&plan, now()) else {
+                tracing::info!("no schedule fires again; the social runner stops");
+                return Ok(());
+            };
+            let due: Vec<String> = next.sources.iter().map(|s| (*s).to_owned()).collect();
+            let wait = Duration::from_millis(u64::try_from(next.at - now()).unwrap_or(0));
+            tokio::select! {
+                () = &mut shutdown => return Ok(()),
+                () = tokio::time::sleep(wait) => {}
+            }
+            let started = now();
+            let reports = self.run_named(ports, &due, now).await?;
+            for name in &due {
+                last.insert(name.clone(), Some(started));
+            }
+            on_report(&reports);
+        }
+    }
+
+    async fn run_named(
+        &mut self,
+        ports: SocialPorts<'_>,
+        names: &[String],
+        now: &(dyn Fn() -> Millis + Sync),
+    ) -> Result<Vec<SourceReport>, SocialError> {
+        let org = self.config.org.clone();
+        let started = now();
+        let mut states = Vec::new();
+        let mut jobs = Vec::new();
+        for b in self.sources.iter().filter(|b| names.contains(&b.config.name)) {
+            let state = ports
+                .social
+                .source_state(&org, &b.config.name)
+                .await?
+                .unwrap_or_default();
+            jobs.push((b.config.name.clone(), b.source.clone(), state.cursor.clone()));
+            states.push(state);
+        }
+        let results = self.fetcher.run_all(jobs).await;
+        let mut reports = Vec::with_capacity(results.len());
+        for ((name, result), mut state) in results.into_iter().zip(states) {
+            let Some(b) = self.sources.iter().find(|b| b.config.name == name) else {
+                continue;
+            };
+            let mut report = SourceReport {
+                source: name.clone(),
+                platform: b.config.platform,
+                pass: PassReport::default(),
+                requests: 0,
+                pages: 0,
+                not_modified: false,
+                error: None,
+            };
+            state.last_run_at = Some(started);
+            match result {
+                Ok(out) => {
+                    report.requests = out.requests;
+                    report.pages = out.pages;
+                    report.not_modified = out.not_modified;
+                    let from = PassSource {
+                        org_id: &org,
+                        source: &name,
+                        platform: b.config.platform,
+                        query: b.config.query.as_deref().or(b.config.url.as_deref()),
+                    };
+                    match self
+                        .pipeline
+                        .process(ports.social, ports.accounts, ports.lexicon, from, out.mentions, now())
+                        .await
+                    {
+                        Ok(pass) => {
+                            report.pass = pass;
+                            state.cursor = out.cursor.or(state.cursor);
+                            state.last_success_at = Some(started);
+                            state.last_error = None;
+                        }
+                        Err(e) => {
+                            report.error = Some(e.to_string());
+                            state.last_error = Some(e.to_string());
+                        }
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(source = %name, error = %e, "social source failed");
+                    report.error = Some(e.to_string());
+                    state.last_error = Some(e.to_string());
+                }
+            }
+            ports.social.set_source_state(&org, &name, &state).await?;
+            reports.push(report);
+        }
+        Ok(reports)
+    }
+}
+
+/// The adapter for a configured source (its platform's feature must be enabled).
+#[allow(unused_variables)]
+pub fn build_source(s: &SourceConfig, token: Option<String>) -> Result<Arc<dyn SocialSource>, SocialError> {
+    let missing = |feature: &str| {
+        SocialError::Config(format!(
+            "sources.{}: this build has no {} adapter (cargo feature {feature})",
+            s.name, s.platform
+        ))
+    };
+    let base = s.base_url().map(str::to_owned);
+    let query = s.query.clone().unwrap_or_default();
+    let need_base = || {
+        base.clone()
+            .ok_or_else(|| SocialError::Config(format!("sources.{}.url: required for {}", s.name, s.platform)))
+    };
+    Ok(match s.platform {
+        #[cfg(feature = "social-rss")]
+        Platform::Rss => Arc::new(super::rss::RssSource::new(need_base()?, s.query.clone())),
+        #[cfg(feature = "social-mastodon")]
+        Platform::Mastodon => {
+            let mode = match s.mode() {
+                SourceMode::Tag => super::mastodon::MastodonMode::Tag(query.trim_start_matches('#').to_owned()),
+                SourceMode::Search => super::mastodon::MastodonMode::Search(query),
+            };
+            let mut m = super::mastodon::MastodonSource::new(need_base()?, mode);
+            if let Some(t) = token {
+                m = m.with_token(t);
+            }
+            Arc::new(m)
+        }
+        #[cfg(feature = "social-bluesky")]
+        Platform::Bluesky => {
+            let mut b = super::bluesky::BlueskySource::new(need_base()?, query);
+            if let Some(t) = token {
+                b = b.with_token(t);
+            }
+            Arc::new(b)
+        }
+        #[cfg(feature = "social-reddit")]
+        Platform::Reddit => Arc::new(super::reddit::RedditSource::new(need_base()?, query, token)),
+        #[cfg(feature = "social-hackernews")]
+        Platform::HackerNews => Arc::new(super::hackernews::HackerNewsSource::new(need_base()?, query)),
+        #[allow(unreachable_patterns)]
+        other => {
+            let _ = (&need_base, &query);
+            return Err(missing(match other {
+                Platform::Rss => "social-rss",
+                Platform::Mastodon => "social-mastodon",
+                Platform::Bluesky => "social-bluesky",
+                Platform::Reddit => "social-reddit",
+                Platform::HackerNews => "social-hackernews",
+            }));
+        }
+    })
+}
