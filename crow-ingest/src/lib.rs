@@ -9,9 +9,12 @@
 //!   [`http::HttpResponse`].
 //! - [`api`]: the read API (`GET /api/v1/interactions`, `/sessions`).
 //! - [`sdk`]: the website SDK, `crow.js`, with its caching headers (`GET /sdk/crow.js`).
+//! - [`social`] (feature `social`; adapters behind `social-rss`, `social-mastodon`,
+//!   `social-bluesky`, `social-reddit`, `social-hackernews`; the native fetcher and runner
+//!   behind `social-http`): the social listening channel.
 //! - [`catalog`]: product catalogs from CSV or JSON.
 //! - [`workflows`]: `process-interaction` (identity stitching, referrer class, sessions) and
-//!   `archive-batch`, with a step log so a crash resumes them, and the [`workflows::Trigger`]
+//!   `archive-batch` (and `analyze-social` for the social channel), with a step log so a crash resumes them, and the [`workflows::Trigger`]
 //!   that runs them from the durable queue.
 //!
 //! ```
@@ -46,9 +49,9 @@ pub mod http;
 pub mod ingest;
 pub mod jobs;
 pub mod sdk;
+pub mod search;
 #[cfg(feature = "social")]
 pub mod social;
-pub mod search;
 #[cfg(feature = "website")]
 pub mod website;
 pub mod workflows;

@@ -55,7 +55,15 @@ fn config() -> FetcherConfig {
         max_body_bytes: 5 * 1024 * 1024,
         rate_limits: Platform::ALL
             .into_iter()
-            .map(|p| (p, RateLimit { requests: 1000, per_secs: 1 }))
+            .map(|p| {
+                (
+                    p,
+                    RateLimit {
+                        requests: 1000,
+                        per_secs: 1,
+                    },
+                )
+            })
             .collect::<BTreeMap<_, _>>(),
     }
 }
@@ -905,7 +913,13 @@ async fn token_bucket_spaces_requests() {
         .mount(&server)
         .await;
     let mut cfg = config();
-    cfg.rate_limits.insert(Platform::HackerNews, RateLimit { requests: 1, per_secs: 1 });
+    cfg.rate_limits.insert(
+        Platform::HackerNews,
+        RateLimit {
+            requests: 1,
+            per_secs: 1,
+        },
+    );
     let started = Instant::now();
     let out = Fetcher::new(cfg)
         .unwrap()

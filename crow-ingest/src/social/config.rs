@@ -478,8 +478,9 @@ pub fn check_url(url: &str, allow_private: bool) -> Result<(), String> {
     }
     let host = host.trim_end_matches('.').to_ascii_lowercase();
     if !allow_private {
-        let private =
-            host == "localhost" || host.ends_with(".localhost") || host.parse::<IpAddr>().is_ok_and(|ip| !is_public_ip(ip));
+        let private = host == "localhost"
+            || host.ends_with(".localhost")
+            || host.parse::<IpAddr>().is_ok_and(|ip| !is_public_ip(ip));
         if private {
             return Err(format!(
                 "{url:?} points to a loopback or private address; set allow_private_addresses \

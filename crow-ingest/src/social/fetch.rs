@@ -113,12 +113,7 @@ impl Default for FetcherConfig {
         FetcherConfig {
             timeout: Duration::from_secs(30),
             connect_timeout: Duration::from_secs(10),
-            user_agent: concat!(
-                "crow-social/",
-                env!("CARGO_PKG_VERSION"),
-                " (CROW social listening)"
-            )
-            .into(),
+            user_agent: concat!("crow-social/", env!("CARGO_PKG_VERSION"), " (CROW social listening)").into(),
             allow_private_addresses: false,
             max_pages: 10,
             max_retries: 3,
@@ -145,7 +140,6 @@ pub struct RunOutput {
     /// The server answered `304 Not Modified`: nothing new, the cursor is the stored one.
     pub not_modified: bool,
 }
-
 
 /// Why a URL check failed.
 enum CheckError {

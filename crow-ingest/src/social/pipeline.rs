@@ -122,7 +122,8 @@ impl PassReport {
 #[derive(Debug)]
 pub struct Pipeline {
     config: PipelineConfig,
-    indexes: HashMap<String, NearDupIndex>,
+    /// Per org: when the index was loaded, and the index.
+    indexes: HashMap<String, (Millis, NearDupIndex)>,
 }
 
 impl Pipeline {
@@ -149,98 +150,138 @@ impl Pipeline {
         posts: Vec<RawMention>,
         now: Millis,
     ) -> Result<PassReport, SocialError> {
-        let org = from.org_id;
-        let mut report = PassReport {
-            fetched: posts.len(),
-            ..PassReport::default()
+        let mut out = self
+            .process_run(social, accounts, lexicon, vec![(from, posts)], now)
+            .await?;
+        out.pop().unwrap_or_else(|| Ok(PassReport::default()))
+    }
+
+    /// Processes one run's posts from several sources of one org. Near duplicates are found
+    /// across all of them in time order, so the original of a cross-post is the earliest post
+    /// whichever source it came from; each source still gets its own report (an error in one
+    /// source's storing does not stop the others). Fails as a whole only when the org does not
+    /// exist or the stored index cannot be loaded.
+    pub async fn process_run(
+        &mut self,
+        social: &dyn SocialStore,
+        accounts: &dyn AccountStore,
+        lexicon: &dyn TextAnalyzer,
+        passes: Vec<(PassSource<'_>, Vec<RawMention>)>,
+        now: Millis,
+    ) -> Result<Vec<Result<PassReport, SocialError>>, SocialError> {
+        let Some((first, _)) = passes.first() else {
+            return Ok(Vec::new());
         };
-        let Some(grant) = accounts.org_grant(org).await? else {
+        let org = first.org_id.to_owned();
+        if passes.iter().any(|(p, _)| p.org_id != org) {
+            return Err(SocialError::Config("one run covers one org".into()));
+        }
+        let Some(grant) = accounts.org_grant(&org).await? else {
             return Err(SocialError::Config(format!("org {org:?} does not exist")));
         };
-        // 1. Exact duplicates: repeated in the pass, or already stored.
-        let mut seen = HashSet::new();
-        let mut posts: Vec<RawMention> = posts
-            .into_iter()
-            .filter(|p| seen.insert(p.platform_id.clone()))
-            .collect();
-        let ids: Vec<String> = posts
-            .iter()
-            .map(|p| mention_id(from.platform, &p.platform_id))
-            .collect();
-        let known: HashSet<String> = social.known_mentions(org, &ids).await?.into_iter().collect();
-        posts.retain(|p| !known.contains(&mention_id(from.platform, &p.platform_id)));
-        report.exact_duplicates = report.fetched - posts.len();
-        if posts.is_empty() {
-            return Ok(report);
+        // 1-2. Per source: exact duplicates, then privacy and the SimHash.
+        let mut prepared: Vec<(PassSource<'_>, PassReport, Result<Vec<SocialMention>, SocialError>)> = Vec::new();
+        for (from, posts) in passes {
+            let mut report = PassReport {
+                fetched: posts.len(),
+                ..PassReport::default()
+            };
+            let mentions = prepare(social, &grant.pseudonym_key, from, posts, now).await;
+            if let Ok(m) = &mentions {
+                report.exact_duplicates = report.fetched - m.len();
+            }
+            prepared.push((from, report, mentions));
         }
-        // Oldest first: the original of a near-duplicate is the earliest post.
-        posts.sort_by(|a, b| a.posted_at.cmp(&b.posted_at).then(a.platform_id.cmp(&b.platform_id)));
 
-        // 2. Privacy.
-        let scrubber = crow_core::privacy::Scrubber::global();
-        let mut mentions: Vec<SocialMention> = posts
-            .into_iter()
-            .map(|p| {
-                let text = scrubber.scrub_text(&p.text).map_or(p.text, |(s, _)| s);
-                let url = p.url.map(|u| scrubber.scrub_url(&u).map_or(u, |(s, _)| s));
-                let author = p
-                    .author
-                    .filter(|a| !a.is_empty())
-                    .map(|a| crow_core::privacy::pseudonymize(&grant.pseudonym_key, &format!("{}:{a}", from.platform)));
-                SocialMention {
-                    id: mention_id(from.platform, &p.platform_id),
-                    org_id: org.to_owned(),
-                    platform: from.platform.as_str().to_owned(),
-                    platform_id: p.platform_id,
-                    author,
-                    simhash: Some(simhash::simhash(&text)),
-                    text,
-                    url,
-                    language: p.language,
-                    posted_at: p.posted_at,
-                    fetched_at: now,
-                    sentiment: None,
-                    source: from.source.to_owned(),
-                    query: from.query.map(str::to_owned),
-                    engagement: p.engagement,
-                    lexicon_score: None,
-                    selected: false,
-                    analysis: None,
-                }
-            })
-            .collect();
-
-        // 3. Near duplicates, against stored mentions and earlier posts of this pass.
+        // 3. Near duplicates across the whole run, oldest first, against the stored mentions
+        // and the earlier posts of the run.
         let distance = self.config.near_duplicate_distance;
-        let index = self.index_for(social, org, now).await?;
-        let mut pass_index = NearDupIndex::new(distance);
-        let mut duplicates = Vec::new();
-        mentions.retain(|m| {
+        let index = self.index_for(social, &org, now).await?;
+        let mut order: Vec<(usize, usize)> = Vec::new();
+        for (p, (_, _, mentions)) in prepared.iter().enumerate() {
+            if let Ok(ms) = mentions {
+                order.extend((0..ms.len()).map(|i| (p, i)));
+            }
+        }
+        let key = |&(p, i): &(usize, usize)| match &prepared[p].2 {
+            Ok(ms) => (ms[i].posted_at, ms[i].id.clone()),
+            Err(_) => (0, String::new()),
+        };
+        order.sort_by_key(key);
+        let mut run_index = NearDupIndex::new(distance);
+        let mut duplicate_of: Vec<Vec<Option<(String, u32)>>> = prepared
+            .iter()
+            .map(|(_, _, m)| vec![None; m.as_ref().map_or(0, Vec::len)])
+            .collect();
+        for (p, i) in order {
+            let Ok(ms) = &prepared[p].2 else { continue };
+            let m = &ms[i];
             let hash = m.simhash.unwrap_or_default();
-            let found = index
-                .nearest(hash)
-                .or_else(|| pass_index.nearest(hash))
-                .map(|(id, d)| (id.to_owned(), d));
-            match found {
-                Some((original_id, distance)) => {
-                    duplicates.push(MentionDuplicate {
-                        id: m.id.clone(),
+            match index.nearest(hash).or_else(|| run_index.nearest(hash)) {
+                Some((id, d)) => duplicate_of[p][i] = Some((id.to_owned(), d)),
+                None => run_index.insert(m.id.clone(), hash),
+            }
+        }
+
+        // 4-5. Per source: score, select, store.
+        let mut reports = Vec::with_capacity(prepared.len());
+        let mut kept_all = Vec::new();
+        for ((from, mut report, mentions), dups) in prepared.into_iter().zip(duplicate_of) {
+            let mentions = match mentions {
+                Ok(m) => m,
+                Err(e) => {
+                    reports.push(Err(e));
+                    continue;
+                }
+            };
+            let mut kept = Vec::new();
+            let mut duplicates = Vec::new();
+            for (m, dup) in mentions.into_iter().zip(dups) {
+                match dup {
+                    Some((original_id, distance)) => duplicates.push(MentionDuplicate {
+                        id: m.id,
                         original_id,
-                        platform: m.platform.clone(),
-                        url: m.url.clone(),
+                        platform: m.platform,
+                        url: m.url,
                         distance,
                         fetched_at: now,
-                    });
-                    false
-                }
-                None => {
-                    pass_index.insert(m.id.clone(), hash);
-                    true
+                    }),
+                    None => kept.push(m),
                 }
             }
-        });
+            match self
+                .commit(social, lexicon, from, &mut report, &mut kept, duplicates, now)
+                .await
+            {
+                Ok(()) => {
+                    kept_all.extend(kept.into_iter().map(|m| (m.id, m.simhash.unwrap_or_default())));
+                    reports.push(Ok(report));
+                }
+                Err(e) => reports.push(Err(e)),
+            }
+        }
+        if let Some((_, index)) = self.indexes.get_mut(&org) {
+            for (id, hash) in kept_all {
+                index.insert(id, hash);
+            }
+        }
+        Ok(reports)
+    }
 
-        // 4. Score every new mention with the lexicon tier, then select.
+    /// Scores the kept mentions with the lexicon tier, selects, and stores mentions, links and
+    /// jobs together.
+    #[allow(clippy::too_many_arguments)]
+    async fn commit(
+        &self,
+        social: &dyn SocialStore,
+        lexicon: &dyn TextAnalyzer,
+        from: PassSource<'_>,
+        report: &mut PassReport,
+        mentions: &mut [SocialMention],
+        duplicates: Vec<MentionDuplicate>,
+        now: Millis,
+    ) -> Result<(), SocialError> {
+        let org = from.org_id;
         let texts: Vec<String> = mentions.iter().map(|m| m.text.clone()).collect();
         let analyses = if texts.is_empty() {
             Vec::new()
@@ -264,7 +305,7 @@ impl Pipeline {
             }
             decisions.push(prefilter::decide(&self.config.prefilter, m, analysis));
         }
-        let keep = prefilter::apply_cap(&self.config.prefilter, &mentions, &decisions);
+        let keep = prefilter::apply_cap(&self.config.prefilter, mentions, &decisions);
         for (m, selected) in mentions.iter_mut().zip(keep) {
             m.selected = selected;
         }
@@ -282,40 +323,111 @@ impl Pipeline {
                 not_before: None,
             })
             .collect();
-
-        // 5. Store mentions, links and jobs together.
-        let outcome = social.store_mentions(org, &mentions, &duplicates, jobs, now).await?;
+        if mentions.is_empty() && duplicates.is_empty() {
+            return Ok(());
+        }
+        let outcome = social.store_mentions(org, mentions, &duplicates, jobs, now).await?;
         report.stored = outcome.stored;
         report.near_duplicates = outcome.duplicates;
         report.selected = selected.len();
         report.exact_duplicates += outcome.existing;
-        let index = self
-            .indexes
-            .entry(org.to_owned())
-            .or_insert_with(|| NearDupIndex::new(distance));
-        for m in &mentions {
-            index.insert(m.id.clone(), m.simhash.unwrap_or_default());
-        }
-        Ok(report)
+        Ok(())
     }
 
-    /// The org's near-duplicate index, loaded from the store on first use.
+    /// The org's near-duplicate index, loaded from the store on first use and again once a
+    /// day, so a long-running process forgets originals older than the window as a fresh one
+    /// would.
     async fn index_for(
         &mut self,
         social: &dyn SocialStore,
         org: &str,
         now: Millis,
     ) -> Result<&NearDupIndex, SocialError> {
-        if !self.indexes.contains_key(org) {
+        let stale = self
+            .indexes
+            .get(org)
+            .is_none_or(|(loaded_at, _)| now - loaded_at >= DAY_MS);
+        if stale {
             let since = now - Millis::from(self.config.near_duplicate_window_days) * DAY_MS;
             let mut index = NearDupIndex::new(self.config.near_duplicate_distance);
             for (id, hash) in social.mention_simhashes(org, since).await? {
                 index.insert(id, hash);
             }
-            self.indexes.insert(org.to_owned(), index);
+            self.indexes.insert(org.to_owned(), (now, index));
         }
-        Ok(&self.indexes[org])
+        Ok(&self.indexes[org].1)
     }
+}
+
+/// Drops posts already stored (or repeated), then pseudonymizes authors, scrubs PII from
+/// texts and URLs, and computes each SimHash; oldest first.
+async fn prepare(
+    social: &dyn SocialStore,
+    pseudonym_key: &[u8],
+    from: PassSource<'_>,
+    posts: Vec<RawMention>,
+    now: Millis,
+) -> Result<Vec<SocialMention>, SocialError> {
+    let org = from.org_id;
+    let mut seen = HashSet::new();
+    let mut posts: Vec<RawMention> = posts
+        .into_iter()
+        .filter(|p| seen.insert(p.platform_id.clone()))
+        .collect();
+    let ids: Vec<String> = posts
+        .iter()
+        .map(|p| mention_id(from.platform, &p.platform_id))
+        .collect();
+    let known: HashSet<String> = social.known_mentions(org, &ids).await?.into_iter().collect();
+    posts.retain(|p| !known.contains(&mention_id(from.platform, &p.platform_id)));
+    posts.sort_by(|a, b| a.posted_at.cmp(&b.posted_at).then(a.platform_id.cmp(&b.platform_id)));
+    let scrubber = crow_core::privacy::Scrubber::global();
+    Ok(posts
+        .into_iter()
+        .map(|p| {
+            let text = scrubber.scrub_text(&p.text).map_or(p.text, |(s, _)| s);
+            // A permalink that names the author would undo the pseudonym: it is not kept.
+            let url = p
+                .url
+                .filter(|u| !names_author(u, p.author.as_deref()))
+                .map(|u| scrubber.scrub_url(&u).map_or(u, |(s, _)| s));
+            let author = p
+                .author
+                .filter(|a| !a.is_empty())
+                .map(|a| crow_core::privacy::pseudonymize(pseudonym_key, &format!("{}:{a}", from.platform)));
+            SocialMention {
+                id: mention_id(from.platform, &p.platform_id),
+                org_id: org.to_owned(),
+                platform: from.platform.as_str().to_owned(),
+                platform_id: p.platform_id,
+                author,
+                simhash: Some(simhash::simhash(&text)),
+                text,
+                url,
+                language: p.language,
+                posted_at: p.posted_at,
+                fetched_at: now,
+                sentiment: None,
+                source: from.source.to_owned(),
+                query: from.query.map(str::to_owned),
+                engagement: p.engagement,
+                lexicon_score: None,
+                selected: false,
+                analysis: None,
+            }
+        })
+        .collect())
+}
+
+/// True when `url` contains the author's handle (or its local part, for `user@host`
+/// handles), case-insensitively.
+fn names_author(url: &str, author: Option<&str>) -> bool {
+    let Some(author) = author.map(|a| a.trim_start_matches('@')).filter(|a| a.len() >= 2) else {
+        return false;
+    };
+    let url = url.to_lowercase();
+    let local = author.split('@').next().unwrap_or(author);
+    url.contains(&author.to_lowercase()) || (local.len() >= 2 && url.contains(&format!("@{}", local.to_lowercase())))
 }
 
 /// CROW's id of a post: `platform:platform_id`.

@@ -81,7 +81,10 @@ impl std::fmt::Debug for Runner {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Runner")
             .field("org", &self.config.org)
-            .field("sources", &self.sources.iter().map(|s| &s.config.name).collect::<Vec<_>>())
+            .field(
+                "sources",
+                &self.sources.iter().map(|s| &s.config.name).collect::<Vec<_>>(),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -210,6 +213,10 @@ impl Runner {
         now: &(dyn Fn() -> Millis + Sync),
     ) -> Result<Vec<SourceReport>, SocialError> {
         let org = self.config.org.clone();
+        // No request for an org that does not exist.
+        if ports.accounts.org_grant(&org).await?.is_none() {
+            return Err(SocialError::Config(format!("org {org:?} does not exist")));
+        }
         let started = now();
         let mut states = Vec::new();
         let mut jobs = Vec::new();
@@ -223,8 +230,13 @@ impl Runner {
             states.push(state);
         }
         let results = self.fetcher.run_all(jobs).await;
+
+        // Every fetched source goes through the pipeline together, so near duplicates are
+        // found across sources in time order.
         let mut reports = Vec::with_capacity(results.len());
-        for ((name, result), mut state) in results.into_iter().zip(states) {
+        let mut fetched = Vec::new();
+        let mut passes = Vec::new();
+        for (k, (name, result)) in results.into_iter().enumerate() {
             let Some(b) = self.sources.iter().find(|b| b.config.name == name) else {
                 continue;
             };
@@ -237,45 +249,60 @@ impl Runner {
                 not_modified: false,
                 error: None,
             };
-            state.last_run_at = Some(started);
             match result {
                 Ok(out) => {
                     report.requests = out.requests;
                     report.pages = out.pages;
                     report.not_modified = out.not_modified;
-                    let from = PassSource {
-                        org_id: &org,
-                        source: &name,
-                        platform: b.config.platform,
-                        query: b.config.query.as_deref().or(b.config.url.as_deref()),
-                    };
-                    match self
-                        .pipeline
-                        .process(ports.social, ports.accounts, ports.lexicon, from, out.mentions, now())
-                        .await
-                    {
-                        Ok(pass) => {
-                            report.pass = pass;
-                            state.cursor = out.cursor.or(state.cursor);
-                            state.last_success_at = Some(started);
-                            state.last_error = None;
-                        }
-                        Err(e) => {
-                            report.error = Some(e.to_string());
-                            state.last_error = Some(e.to_string());
-                        }
-                    }
+                    fetched.push((reports.len(), k, out.cursor));
+                    passes.push((
+                        PassSource {
+                            org_id: org.as_str(),
+                            source: b.config.name.as_str(),
+                            platform: b.config.platform,
+                            query: b.config.query.as_deref().or(b.config.url.as_deref()),
+                        },
+                        out.mentions,
+                    ));
                 }
                 Err(e) => {
                     tracing::warn!(source = %name, error = %e, "social source failed");
                     report.error = Some(e.to_string());
-                    state.last_error = Some(e.to_string());
                 }
             }
-            ports.social.set_source_state(&org, &name, &state).await?;
-            reports.push(report);
+            reports.push((k, report));
         }
-        Ok(reports)
+        let outcomes = self
+            .pipeline
+            .process_run(ports.social, ports.accounts, ports.lexicon, passes, now())
+            .await?;
+        let mut cursors = vec![None; reports.len()];
+        for ((r, _, cursor), outcome) in fetched.into_iter().zip(outcomes) {
+            match outcome {
+                Ok(pass) => {
+                    reports[r].1.pass = pass;
+                    cursors[r] = Some(cursor);
+                }
+                Err(e) => reports[r].1.error = Some(e.to_string()),
+            }
+        }
+        // A source's cursor moves only once its posts are stored.
+        let mut out = Vec::with_capacity(reports.len());
+        for ((k, report), cursor) in reports.into_iter().zip(cursors) {
+            let mut state = states[k].clone();
+            state.last_run_at = Some(started);
+            match (&report.error, cursor) {
+                (None, Some(cursor)) => {
+                    state.cursor = cursor.or(state.cursor);
+                    state.last_success_at = Some(started);
+                    state.last_error = None;
+                }
+                (error, _) => state.last_error = error.clone(),
+            }
+            ports.social.set_source_state(&org, &report.source, &state).await?;
+            out.push(report);
+        }
+        Ok(out)
     }
 }
 

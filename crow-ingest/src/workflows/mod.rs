@@ -35,7 +35,9 @@ use std::collections::HashMap;
 use std::future::Future;
 
 use crow_core::model::Millis;
-use crow_core::ports::{BlobStore, Embedder, EventStore, JobQueue, MaybeSend, SocialStore, TextAnalyzer, WorkflowStore};
+use crow_core::ports::{
+    BlobStore, Embedder, EventStore, JobQueue, MaybeSend, SocialStore, TextAnalyzer, WorkflowStore,
+};
 
 use crate::search::Indexes;
 use crow_core::{Error, Result};

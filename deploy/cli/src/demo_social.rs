@@ -22,34 +22,98 @@ use serde_json::{Value, json};
 type Post = (&'static str, &'static str, i64);
 
 const MASTODON: [Post; 5] = [
-    ("trailfan@mastodon.example", "Just did 20 km in the Trail Runner 42 and my feet feel great. Best trail shoe I have owned. #trailrunner", 50),
-    ("ana@fosstodon.example", "The Storm Jacket leaked in the first real rain. Really disappointed, it is not waterproof at all.", 45),
-    ("spam@mastodon.example", "WIN a free Trail Runner 42!!! Click the link in bio to claim your prize now", 40),
-    ("kim@mastodon.example", "Is the Summit Hiker worth it for a beginner? Any opinions?", 35),
-    ("leo@mastodon.example", "Merino Socks from the trail shop are the comfiest socks ever, buying three more pairs", 30),
+    (
+        "trailfan@mastodon.example",
+        "Just did 20 km in the Trail Runner 42 and my feet feel great. Best trail shoe I have owned. #trailrunner",
+        50,
+    ),
+    (
+        "ana@fosstodon.example",
+        "The Storm Jacket leaked in the first real rain. Really disappointed, it is not waterproof at all.",
+        45,
+    ),
+    (
+        "spam@mastodon.example",
+        "WIN a free Trail Runner 42!!! Click the link in bio to claim your prize now",
+        40,
+    ),
+    (
+        "kim@mastodon.example",
+        "Is the Summit Hiker worth it for a beginner? Any opinions?",
+        35,
+    ),
+    (
+        "leo@mastodon.example",
+        "Merino Socks from the trail shop are the comfiest socks ever, buying three more pairs",
+        30,
+    ),
 ];
 
 const BLUESKY: [Post; 4] = [
-    ("trailfan.bsky.social", "Just did 20 km in the Trail Runner 42 and my feet feel great! Best trail shoe I have owned 🏃 #trailrunner #running", 49),
-    ("spam2.bsky.social", "WIN a free Trail Runner 42!!! Click the link in bio to claim your prize now https://spam.example", 39),
-    ("maya.bsky.social", "Customer service answered my question about the Day Pack 20L within an hour. Impressed. Write to me at maya.r@example.com for the details", 25),
-    ("tom.bsky.social", "The Road Racer 7 sole wore through after two months. Terrible quality for the price.", 20),
+    (
+        "trailfan.bsky.social",
+        "Just did 20 km in the Trail Runner 42 and my feet feel great! Best trail shoe I have owned 🏃 #trailrunner #running",
+        49,
+    ),
+    (
+        "spam2.bsky.social",
+        "WIN a free Trail Runner 42!!! Click the link in bio to claim your prize now https://spam.example",
+        39,
+    ),
+    (
+        "maya.bsky.social",
+        "Customer service answered my question about the Day Pack 20L within an hour. Impressed. Write to me at maya.r@example.com for the details",
+        25,
+    ),
+    (
+        "tom.bsky.social",
+        "The Road Racer 7 sole wore through after two months. Terrible quality for the price.",
+        20,
+    ),
 ];
 
 const REDDIT: [Post; 3] = [
-    ("u_hiker", "Summit Hiker review after 300 km: solid grip, a bit heavy, waterproofing still fine", 60),
-    ("u_repost", "RT @ana: The Storm Jacket leaked in the first real rain. Really disappointed, it is not waterproof at all.", 15),
-    ("u_runner", "Trail shop sale: Steel Bottle half price this week, grabbed two", 10),
+    (
+        "u_hiker",
+        "Summit Hiker review after 300 km: solid grip, a bit heavy, waterproofing still fine",
+        60,
+    ),
+    (
+        "u_repost",
+        "RT @ana: The Storm Jacket leaked in the first real rain. Really disappointed, it is not waterproof at all.",
+        15,
+    ),
+    (
+        "u_runner",
+        "Trail shop sale: Steel Bottle half price this week, grabbed two",
+        10,
+    ),
 ];
 
 const HACKERNEWS: [Post; 2] = [
-    ("pg_fan", "Show HN: I mapped every trail shop return reason; the Sun Cap is returned for sizing most often", 90),
-    ("dev42", "The trail shop checkout is surprisingly fast, nice engineering", 12),
+    (
+        "pg_fan",
+        "Show HN: I mapped every trail shop return reason; the Sun Cap is returned for sizing most often",
+        90,
+    ),
+    (
+        "dev42",
+        "The trail shop checkout is surprisingly fast, nice engineering",
+        12,
+    ),
 ];
 
 const RSS: [Post; 2] = [
-    ("Gear Blog", "Review: the Trail Runner 42 is light, grippy and fairly priced, our pick of the season", 120),
-    ("Gear Blog", "Five packs compared: the Day Pack 20L wins on comfort but loses on pockets", 80),
+    (
+        "Gear Blog",
+        "Review: the Trail Runner 42 is light, grippy and fairly priced, our pick of the season",
+        120,
+    ),
+    (
+        "Gear Blog",
+        "Five packs compared: the Day Pack 20L wins on comfort but loses on pockets",
+        80,
+    ),
 ];
 
 /// A JSON answer (axum's `Json` needs a feature this workspace leaves off).
@@ -159,10 +223,19 @@ async fn fixture_server(now: i64) -> Result<String> {
     let base = format!("http://{}", listener.local_addr()?);
     let b = base.clone();
     let app = Router::new()
-        .route("/api/v1/timelines/tag/{tag}", get(move || async move { json_answer(mastodon(&b, now)) }))
-        .route("/xrpc/app.bsky.feed.searchPosts", get(move || async move { json_answer(bluesky(now)) }))
+        .route(
+            "/api/v1/timelines/tag/{tag}",
+            get(move || async move { json_answer(mastodon(&b, now)) }),
+        )
+        .route(
+            "/xrpc/app.bsky.feed.searchPosts",
+            get(move || async move { json_answer(bluesky(now)) }),
+        )
         .route("/search.json", get(move || async move { json_answer(reddit(now)) }))
-        .route("/api/v1/search_by_date", get(move || async move { json_answer(hackernews(now)) }));
+        .route(
+            "/api/v1/search_by_date",
+            get(move || async move { json_answer(hackernews(now)) }),
+        );
     let b = base.clone();
     let app = app.route(
         "/feed.xml",

@@ -119,7 +119,9 @@ pub async fn run_once(b: &Backends, config: SocialConfig, only: Option<&str>) ->
             jobs += n;
         }
     } else {
-        eprintln!("crow social: another process (crow serve) is this data directory's worker; it will analyze the selected mentions");
+        eprintln!(
+            "crow social: another process (crow serve) is this data directory's worker; it will analyze the selected mentions"
+        );
     }
     Ok((reports, jobs))
 }
@@ -140,7 +142,10 @@ fn print_reports(reports: &[SourceReport]) {
     );
     for r in reports {
         let p = &r.pass;
-        let split = format!("{} / {} / {}", p.sentiment.positive, p.sentiment.neutral, p.sentiment.negative);
+        let split = format!(
+            "{} / {} / {}",
+            p.sentiment.positive, p.sentiment.neutral, p.sentiment.negative
+        );
         print!(
             "  {:<20} {:<10} {:>7} {:>5} {:>6} {:>5} {:>8}  {:>11}",
             r.source,
@@ -229,7 +234,10 @@ pub async fn command(data: &Path, models: Option<&Path>, cmd: SocialCommand) -> 
         SocialCommand::Status { config } => {
             let config = load_config(&config)?;
             let b = crate::store_backends(data)?;
-            println!("  {:<20} {:<10} {:<22} {:<30}  last error", "source", "platform", "schedule", "last run (UTC)");
+            println!(
+                "  {:<20} {:<10} {:<22} {:<30}  last error",
+                "source", "platform", "schedule", "last run (UTC)"
+            );
             for s in &config.sources {
                 let state = b.store().source_state(&config.org, &s.name).await?;
                 let last = state
@@ -237,8 +245,18 @@ pub async fn command(data: &Path, models: Option<&Path>, cmd: SocialCommand) -> 
                     .and_then(|s| s.last_run_at)
                     .map_or("never".to_owned(), crow_core::time::format_millis);
                 let error = state.and_then(|s| s.last_error).unwrap_or_default();
-                let name = if s.enabled { s.name.clone() } else { format!("{} (off)", s.name) };
-                println!("  {:<20} {:<10} {:<22} {:<30}  {error}", name, s.platform.as_str(), s.schedule, last);
+                let name = if s.enabled {
+                    s.name.clone()
+                } else {
+                    format!("{} (off)", s.name)
+                };
+                println!(
+                    "  {:<20} {:<10} {:<22} {:<30}  {error}",
+                    name,
+                    s.platform.as_str(),
+                    s.schedule,
+                    last
+                );
             }
             Ok(())
         }
@@ -269,7 +287,12 @@ pub async fn command(data: &Path, models: Option<&Path>, cmd: SocialCommand) -> 
                 } else {
                     let score = m.sentiment.or(m.lexicon_score).unwrap_or(0.0);
                     let text: String = m.text.chars().take(90).collect();
-                    println!("  {:<10} {:+.2} {} \"{text}\"", m.platform, score, if m.selected { "*" } else { " " });
+                    println!(
+                        "  {:<10} {:+.2} {} \"{text}\"",
+                        m.platform,
+                        score,
+                        if m.selected { "*" } else { " " }
+                    );
                 }
             }
             Ok(())
