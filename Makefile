@@ -72,6 +72,8 @@ unit:
 wasm:
 	$(CARGO) check --target wasm32-unknown-unknown $(WASM_CRATES)
 	$(CARGO) check --target wasm32-unknown-unknown -p crow-core --features testing
+	# The social adapters are sans-IO and build for the Worker too (RSS needs feed-rs's uuid: native).
+	$(CARGO) check --target wasm32-unknown-unknown -p crow-ingest --features social-mastodon,social-bluesky,social-reddit,social-hackernews
 
 ## The website SDK (crow-ingest/sdk): npm packages from the lock file (terser, playwright-core,
 ## posthog-js), Debian's chromium for the browser tests.
