@@ -78,7 +78,23 @@ fn demo_runs_and_reports() {
     assert!(people.windows(2).all(|w| w[0] >= w[1]) && people[3] > 0, "{people:?}");
     assert!(v["raw_batches_archived"].as_u64().unwrap() > 0);
     assert_eq!(v["dead_jobs"], 0);
-    for raw in ["jane.doe@example.com", "4111 1111 1111 1111", "buyer1@example.com"] {
+    // The social channel ran once against its local fixture server.
+    let social = v["social"].as_array().unwrap();
+    assert_eq!(social.len(), 5, "{social:?}");
+    assert!(social.iter().all(|r| r["error"].is_null()), "{social:?}");
+    let sum = |k: &str| -> u64 { social.iter().map(|r| r["pass"][k].as_u64().unwrap()).sum() };
+    assert_eq!(sum("fetched"), 16);
+    assert_eq!(sum("stored"), 13);
+    assert_eq!(sum("near_duplicates"), 3, "a cross-post, copy-pasted spam, a repost");
+    assert!(sum("selected") > 0 && sum("selected") < 13);
+    for raw in [
+        "jane.doe@example.com",
+        "4111 1111 1111 1111",
+        "buyer1@example.com",
+        "maya.r@example.com",
+        "trailfan@mastodon.example",
+        "maya.bsky.social",
+    ] {
         assert!(files_containing(dir.path(), raw).is_empty(), "{raw} stored raw");
     }
 }

@@ -10,4 +10,5 @@ mod endpoints;
 mod privacy;
 mod sdk_http;
 mod search;
+mod social;
 mod text;

@@ -212,9 +212,26 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Social listening: pull public mentions from RSS/Atom, Mastodon, Bluesky, Reddit and
-    /// Hacker News on schedules, drop duplicates, pre-filter by sentiment, analyze.
-    #[command(subcommand)]
+    /// Listen to social media: scheduled, rate-limited adapters pull public mentions, drop exact
+    /// and near duplicates, score them with the lexicon tier and send those the pre-filter selects
+    /// to `analyze-social` (model sentiment, entities, embeddings into the `social` search index).
+    ///
+    /// Adapters: rss (RSS/Atom/JSON Feed), mastodon (a tag's public timeline, or search with a
+    /// token), bluesky (app.bsky.feed.searchPosts), reddit (public search JSON; OAuth token
+    /// optional), hackernews (the Algolia search API).
+    ///
+    /// Sources, queries, cron schedules, rate limits and pre-filter rules live in a TOML file;
+    /// examples/social.toml shows every field. Authors are stored as keyed pseudonyms and PII is
+    /// scrubbed from texts before anything is stored.
+    ///
+    ///   crow social once --config social.toml      poll every source once, then analyze
+    ///
+    ///   crow social run --config social.toml       poll on the schedules until Ctrl-C
+    ///
+    ///   crow social status --config social.toml    last run, last error of each source
+    ///
+    ///   crow social mentions --org ORG --selected  what was kept
+    #[command(subcommand, verbatim_doc_comment)]
     Social(social::SocialCommand),
     /// Run CROW's main job end to end on embedded defaults and print a report.
     Demo(demo::DemoArgs),

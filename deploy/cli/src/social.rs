@@ -11,27 +11,8 @@ use crow_ingest::social::runner::{Runner, SocialPorts, SourceReport};
 use crow_nlp::analyzer::Analyzer;
 use crow_server::{Backends, now_millis};
 
-/// Listen to social media: scheduled, rate-limited adapters pull public mentions, drop exact
-/// and near duplicates, score them with the lexicon tier and send those the pre-filter selects
-/// to `analyze-social` (model sentiment, entities, embeddings into the `social` search index).
-///
-/// Adapters: rss (RSS/Atom/JSON Feed), mastodon (a tag's public timeline, or search with a
-/// token), bluesky (app.bsky.feed.searchPosts), reddit (public search JSON; OAuth token
-/// optional), hackernews (the Algolia search API).
-///
-/// Sources, queries, cron schedules, rate limits and pre-filter rules live in a TOML file;
-/// examples/social.toml shows every field. Authors are stored as keyed pseudonyms and PII is
-/// scrubbed from texts before anything is stored.
-///
-///   crow social once --config social.toml      poll every source once, then analyze
-///
-///   crow social run --config social.toml       poll on the schedules until Ctrl-C
-///
-///   crow social status --config social.toml    last run, last error of each source
-///
-///   crow social mentions --org ORG --selected  what was kept
+/// The `crow social` subcommands (the long help is on `Command::Social` in main.rs).
 #[derive(Debug, clap::Subcommand)]
-#[command(verbatim_doc_comment)]
 pub enum SocialCommand {
     /// Poll every enabled source once (or only --source), store what is new, then run
     /// `analyze-social` on the selected mentions (unless a running `crow serve` is the worker).
