@@ -21,7 +21,13 @@ fn header(r: &reqwest::blocking::Response, name: &str) -> Option<String> {
 fn sdk_is_served_with_caching_and_compression() {
     let dir = tempfile::tempdir().unwrap();
     let srv = ServerProcess::start(dir.path(), 0, &[]);
-    let c = client();
+    // A client that leaves bodies compressed: the workspace's reqwest may have gzip decoding on.
+    let c = reqwest::blocking::Client::builder()
+        .no_gzip()
+        .no_brotli()
+        .no_deflate()
+        .build()
+        .unwrap();
     let url = format!("{}/sdk/crow.js", srv.base);
 
     // identity (this client does not decompress on its own)
@@ -48,14 +54,7 @@ fn sdk_is_served_with_caching_and_compression() {
     assert_eq!(r.text().unwrap(), CROW_JS);
 
     // gzip
-    // A client that leaves the body compressed (the workspace's reqwest has gzip on).
-    let raw = reqwest::blocking::Client::builder()
-        .no_gzip()
-        .no_brotli()
-        .no_deflate()
-        .build()
-        .unwrap();
-    let r = raw
+    let r = c
         .get(&url)
         .header("accept-encoding", "gzip, deflate, br")
         .send()
