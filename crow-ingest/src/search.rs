@@ -247,11 +247,14 @@ pub fn interaction_record(
     }
 }
 
-/// The `social-embeddings` record of a mention: id = the mention id; metadata `platform`,
+/// The `social-embeddings` record of a mention: id = the mention id, or `h:` + 32 hex digits of
+/// its SHA-256 when it is longer than the index allows (Bluesky's AT-URIs are); metadata
+/// `mention_id` (always the full id), `platform`,
 /// `source`, `posted_at`, `author` (a pseudonym), `url`, sentiment `label` and `sentiment`,
 /// `language`, `product_id` when the text names a catalog product, and the snippet.
 pub fn social_record(m: &SocialMention, analysis: Option<&TextAnalysis>, embedding: Vec<f32>) -> VectorRecord {
     let mut meta = Map::new();
+    meta.insert("mention_id".into(), json!(m.id));
     meta.insert("platform".into(), json!(m.platform));
     if !m.source.is_empty() {
         meta.insert("source".into(), json!(m.source));
@@ -275,10 +278,20 @@ pub fn social_record(m: &SocialMention, analysis: Option<&TextAnalysis>, embeddi
     }
     meta.insert(SNIPPET.into(), json!(snippet(&m.text)));
     VectorRecord {
-        id: m.id.clone(),
+        id: social_record_id(&m.id),
         namespace: None,
         values: embedding,
         metadata: meta,
+    }
+}
+
+/// The vector id of a mention: its id when it fits the index's limit, else a hash of it.
+pub fn social_record_id(mention_id: &str) -> String {
+    if mention_id.len() <= crow_core::vector::MAX_ID_BYTES {
+        mention_id.to_owned()
+    } else {
+        use sha2::{Digest, Sha256};
+        format!("h:{}", &hex::encode(Sha256::digest(mention_id.as_bytes()))[..32])
     }
 }
 

@@ -113,6 +113,14 @@ async fn store_with_org() -> (MemoryStore, String, Vec<u8>) {
     (store, org.id, keys.pseudonym_key)
 }
 
+/// The stored id of a Bluesky post: its AT-URI with the DID replaced by its pseudonym.
+fn bluesky_id(key: &[u8], did: &str, rkey: &str) -> String {
+    format!(
+        "bluesky:at://{}/app.bsky.feed.post/{rkey}",
+        crow_core::privacy::pseudonymize(key, did)
+    )
+}
+
 fn ports<'a>(store: &'a MemoryStore, lexicon: &'a FakeTextAnalyzer) -> SocialPorts<'a> {
     SocialPorts {
         social: store,
@@ -538,7 +546,7 @@ async fn a_crosspost_is_stored_once_and_linked_to_the_earliest_post() {
     let crosspost_text = "RT @lampfan: The Acme Glow flickers at low brightness which gives me a headache \
                           within an hour. Returning it! #acme https://t.co/x1";
     assert!(hamming(simhash(GLOW), simhash(crosspost_text)) <= 3);
-    let (store, org, _) = store_with_org().await;
+    let (store, org, key) = store_with_org().await;
     let (bluesky, mastodon) = (MockServer::start().await, MockServer::start().await);
     serve_crosspost(&bluesky, &mastodon).await;
     let mut runner = runner(config(
@@ -552,7 +560,9 @@ async fn a_crosspost_is_stored_once_and_linked_to_the_earliest_post() {
     let lexicon = FakeTextAnalyzer::new();
     let reports = runner.run_once(ports(&store, &lexicon), None, &now).await.unwrap();
 
-    let original_id = "bluesky:at://did:plc:3glow1/app.bsky.feed.post/3glow1";
+    // The DID in a Bluesky id is replaced by its keyed pseudonym.
+    let original_id = &bluesky_id(&key, "did:plc:3glow1", "3glow1");
+    let original_id = original_id.as_str();
     let copy_id = "mastodon:112500000000000002";
     let b = report(&reports, "acme-bluesky");
     assert_eq!(
@@ -594,7 +604,7 @@ async fn a_crosspost_is_stored_once_and_linked_to_the_earliest_post() {
 /// becomes a duplicate of the Mastodon copy (09:15).
 #[tokio::test]
 async fn a_crosspost_is_linked_to_the_earliest_post_whichever_source_runs_first() {
-    let (store, org, _) = store_with_org().await;
+    let (store, org, key) = store_with_org().await;
     let (bluesky, mastodon) = (MockServer::start().await, MockServer::start().await);
     serve_crosspost(&bluesky, &mastodon).await;
     let mut runner = runner(config(
@@ -617,7 +627,7 @@ async fn a_crosspost_is_linked_to_the_earliest_post_whichever_source_runs_first(
         (dups[0].id.as_str(), dups[0].original_id.as_str()),
         (
             "mastodon:112500000000000002",
-            "bluesky:at://did:plc:3glow1/app.bsky.feed.post/3glow1"
+            bluesky_id(&key, "did:plc:3glow1", "3glow1").as_str()
         ),
         "{dups:?}"
     );

@@ -94,6 +94,7 @@ fn demo_runs_and_reports() {
         "maya.r@example.com",
         "trailfan@mastodon.example",
         "maya.bsky.social",
+        "did:plc:demo",
     ] {
         assert!(files_containing(dir.path(), raw).is_empty(), "{raw} stored raw");
     }

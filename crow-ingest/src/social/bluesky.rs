@@ -6,8 +6,9 @@
 //! post's `createdAt` and `indexedAt`), and the next page repeats the request with the answer's
 //! `cursor`.
 //!
-//! The stored cursor is JSON, `{"since": "<RFC 3339>", "uris": ["at://…"]}`: the newest
-//! `sortAt` seen and the posts seen at that instant. A run sends `since` (which the API applies
+//! The stored cursor is JSON, `{"since": "<RFC 3339>", "uris": ["<16 hex>"]}`: the newest
+//! `sortAt` seen and the posts seen at that instant, as 64-bit hashes of their URIs (a URI
+//! names its author's DID, which the store must not keep). A run sends `since` (which the API applies
 //! inclusively) and drops the posts at or before it that it has already seen, so it returns
 //! only what is new.
 //!
@@ -264,7 +265,7 @@ impl SocialSource for BlueskySource {
         for post in &answer.posts {
             let (posted_at, sort_at) = post.times()?;
             if let Some(since) = stored_ms
-                && (sort_at < since || (sort_at == since && stored.uris.contains(&post.uri)))
+                && (sort_at < since || (sort_at == since && stored.uris.contains(&uri_key(&post.uri))))
             {
                 reached_cursor = true;
                 continue;
@@ -272,12 +273,13 @@ impl SocialSource for BlueskySource {
             mentions.push(post.to_mention(posted_at)?);
             match &mut newest {
                 Some((ms, uris)) if *ms == sort_at => {
-                    if !uris.contains(&post.uri) {
-                        uris.push(post.uri.clone());
+                    let key = uri_key(&post.uri);
+                    if !uris.contains(&key) {
+                        uris.push(key);
                     }
                 }
                 Some((ms, _)) if *ms > sort_at => {}
-                _ => newest = Some((sort_at, vec![post.uri.clone()])),
+                _ => newest = Some((sort_at, vec![uri_key(&post.uri)])),
             }
         }
         let next = match answer.cursor.as_deref().map(str::trim) {
@@ -297,4 +299,14 @@ impl SocialSource for BlueskySource {
         });
         Ok(SourcePage { mentions, next, cursor })
     }
+}
+
+/// A post's URI as it is kept in the cursor: 16 hex digits of its 64-bit FNV-1a hash.
+fn uri_key(uri: &str) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in uri.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{h:016x}")
 }

@@ -374,6 +374,11 @@ async fn prepare(
         .into_iter()
         .filter(|p| seen.insert(p.platform_id.clone()))
         .collect();
+    // Platform ids that name their author (Bluesky's `at://did:plc:…/…`) get the DID replaced
+    // by its keyed pseudonym: still unique and stable, no longer an identifier of a person.
+    for p in &mut posts {
+        p.platform_id = pseudonymize_dids(pseudonym_key, &p.platform_id);
+    }
     let ids: Vec<String> = posts
         .iter()
         .map(|p| mention_id(from.platform, &p.platform_id))
@@ -417,6 +422,20 @@ async fn prepare(
             }
         })
         .collect())
+}
+
+/// Replaces every DID (`did:method:id`, up to the next `/`) in `id` with its keyed pseudonym.
+fn pseudonymize_dids(key: &[u8], id: &str) -> String {
+    let mut out = String::with_capacity(id.len());
+    let mut rest = id;
+    while let Some(at) = rest.find("did:") {
+        out.push_str(&rest[..at]);
+        let end = rest[at..].find('/').map_or(rest.len(), |e| at + e);
+        out.push_str(&crow_core::privacy::pseudonymize(key, &rest[at..end]));
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// True when `url` contains the author's handle (or its local part, for `user@host`
