@@ -17,7 +17,6 @@
 //! - [`schedule`]: cron schedules, with a run missed while the process was down made up once.
 //! - [`pipeline`]: one pass over fetched mentions, through the ports: pseudonymize, scrub,
 //!   dedupe, score, select, store, enqueue.
-#![allow(missing_docs)]
 
 pub mod config;
 pub mod pipeline;
