@@ -301,12 +301,7 @@ impl SocialSource for BlueskySource {
     }
 }
 
-/// A post's URI as it is kept in the cursor: 16 hex digits of its 64-bit FNV-1a hash.
+/// A post's URI as it is kept in the cursor: 16 hex digits of a 64-bit hash.
 fn uri_key(uri: &str) -> String {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in uri.bytes() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    format!("{h:016x}")
+    format!("{:016x}", super::simhash::hash64(uri.as_bytes()))
 }
