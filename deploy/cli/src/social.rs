@@ -194,19 +194,29 @@ pub async fn command(data: &Path, models: Option<&Path>, cmd: SocialCommand) -> 
             let shutdown = async {
                 let _ = tokio::signal::ctrl_c().await;
             };
-            runner
-                .run_scheduled(ports, &now_millis, shutdown, |reports| {
-                    if json {
-                        for r in reports {
-                            if let Ok(line) = serde_json::to_string(r) {
-                                println!("{line}");
-                            }
-                        }
-                    } else {
-                        print_reports(reports);
+            // The selected mentions are analyzed as they come (unless `crow serve` is the worker).
+            let worker_loop = async {
+                loop {
+                    if b.work_once(64).await == 0 {
+                        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
                     }
-                })
-                .await?;
+                }
+            };
+            let scheduled = runner.run_scheduled(ports, &now_millis, shutdown, |reports| {
+                if json {
+                    for r in reports {
+                        if let Ok(line) = serde_json::to_string(r) {
+                            println!("{line}");
+                        }
+                    }
+                } else {
+                    print_reports(reports);
+                }
+            });
+            tokio::select! {
+                result = scheduled => result?,
+                () = worker_loop, if worker.is_some() => {}
+            }
             if worker.is_some() {
                 while b.work_once(64).await > 0 {}
             }
