@@ -88,7 +88,8 @@ enum Command {
     /// `trust_proxy_headers`, `cors_allowed_origins = ["https://shop.example"]`, and an `[nlp]`
     /// table with `models_dir`, `embedder`, `sentiment_head`, `ner`, `intra_threads`,
     /// `batch_size`, `max_tokens`, `use_models`, and a `[vectors]` table with `m`,
-    /// `ef_construction`, `ef_search`, ... (examples/crow.toml shows them all).
+    /// `ef_construction`, `ef_search`, ... (examples/crow.toml shows them all), and a `[social]`
+    /// table (or --social FILE) to poll social sources on their schedules.
     Serve {
         /// Listen address [default: 127.0.0.1:8787].
         #[arg(long, env = "CROW_ADDR")]
@@ -106,6 +107,10 @@ enum Command {
         /// Trust X-Forwarded-For / CF-Connecting-IP (only behind your own proxy).
         #[arg(long, env = "CROW_TRUST_PROXY")]
         trust_proxy: bool,
+        /// Also poll the social sources of this config (the format of `crow social`'s, see
+        /// examples/social.toml) on their schedules; the same as a `[social]` table in --config.
+        #[arg(long, env = "CROW_SOCIAL")]
+        social: Option<PathBuf>,
     },
     /// Bulk-import events from a JSON Lines file (one Segment-spec or CROW event per line).
     Ingest {
@@ -394,6 +399,7 @@ async fn run(cli: Cli) -> Result<()> {
             durability,
             no_worker,
             trust_proxy,
+            social,
         } => {
             let mut config = match &file {
                 Some(path) => {
@@ -420,6 +426,12 @@ async fn run(cli: Cli) -> Result<()> {
             }
             if trust_proxy {
                 config.ingest.trust_proxy_headers = true;
+            }
+            if let Some(path) = &social {
+                config.social = Some(social::load_config(path)?);
+            }
+            if let Some(s) = &config.social {
+                require_org(&store_backends(&cli.data)?, &s.org).await?;
             }
             let server = Server::start(config).await?;
             eprintln!(

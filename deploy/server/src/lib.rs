@@ -64,6 +64,9 @@ pub enum ServerError {
     /// The server failed while running.
     #[error("server failed: {0}")]
     Io(#[from] std::io::Error),
+    /// The `[social]` table is invalid.
+    #[error(transparent)]
+    Social(#[from] crow_ingest::social::SocialError),
 }
 
 /// Server configuration. Layered by the CLI: defaults, then a file, then `CROW_*` variables.
@@ -90,6 +93,10 @@ pub struct ServerConfig {
     /// The vector indexes' tuning (the `[vectors]` table: `m`, `ef_construction`, `ef_search`,
     /// `exact_below`, `exact_max_candidates`, `rebuild_tombstones`, `snapshot_log_bytes`, `sync`).
     pub vectors: HnswConfig,
+    /// Social listening (the `[social]` table, the same fields as a `crow social` config):
+    /// when set, the server also polls these sources on their schedules (with the worker).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub social: Option<crow_ingest::social::config::SocialConfig>,
 }
 
 impl Default for ServerConfig {
@@ -104,6 +111,7 @@ impl Default for ServerConfig {
             run_worker: true,
             nlp: NlpConfig::default(),
             vectors: HnswConfig::default(),
+            social: None,
         }
     }
 }
@@ -339,12 +347,20 @@ pub struct Server {
     shutdown: watch::Sender<bool>,
     task: tokio::task::JoinHandle<Result<(), ServerError>>,
     worker: Option<tokio::task::JoinHandle<()>>,
+    social: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Server {
     /// Opens the backends, binds the address (port 0 picks a free port) and starts serving and
     /// working in the background.
     pub async fn start(config: ServerConfig) -> Result<Server, ServerError> {
+        // A bad [social] table fails the start, before anything listens.
+        let social_runner = match (&config.social, config.run_worker) {
+            (Some(social), true) => Some(crow_ingest::social::runner::Runner::new(social.clone(), |name| {
+                std::env::var(name).ok()
+            })?),
+            _ => None,
+        };
         let backends = Arc::new(Backends::open(&config)?);
         let listener = tokio::net::TcpListener::bind(config.addr)
             .await
@@ -400,6 +416,14 @@ impl Server {
                 }
             })
         });
+        let social = match (social_runner, worker.is_some()) {
+            (Some(runner), true) => Some(spawn_social(runner, backends.clone(), shutdown.subscribe())),
+            (Some(_), false) => {
+                tracing::warn!("another process is the worker: it, not this server, must poll the [social] sources");
+                None
+            }
+            (None, _) => None,
+        };
         tracing::info!(%addr, data = %config.data_dir.display(), "crow server listening");
         Ok(Server {
             addr,
@@ -407,6 +431,7 @@ impl Server {
             shutdown,
             task,
             worker,
+            social,
         })
     }
 
@@ -423,6 +448,9 @@ impl Server {
     /// Stops accepting requests, lets in-flight ones finish, stops the worker.
     pub async fn shutdown(self) -> Result<(), ServerError> {
         let _ = self.shutdown.send(true);
+        if let Some(s) = self.social {
+            let _ = s.await;
+        }
         if let Some(w) = self.worker {
             let _ = w.await;
         }
@@ -443,6 +471,53 @@ impl Server {
         tracing::info!("shutting down");
         self.shutdown().await
     }
+}
+
+/// Polls the `[social]` sources on their schedules until shutdown; the worker analyzes what the
+/// pre-filter selects. Each run's reports are logged.
+fn spawn_social(
+    mut runner: crow_ingest::social::runner::Runner,
+    backends: Arc<Backends>,
+    mut stop: watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let catalog: Arc<dyn crow_core::ports::CatalogStore> = Arc::new(backends.store().clone());
+        let lexicon = Analyzer::lexicon().with_catalog(catalog);
+        let ports = crow_ingest::social::runner::SocialPorts {
+            social: backends.store(),
+            accounts: backends.store(),
+            lexicon: &lexicon,
+        };
+        let shutdown = async move {
+            let _ = stop.wait_for(|s| *s).await;
+        };
+        tracing::info!(
+            org = runner.org(),
+            sources = runner.sources().count(),
+            "polling social sources"
+        );
+        let result = runner
+            .run_scheduled(ports, &now_millis, shutdown, |reports| {
+                for r in reports {
+                    match &r.error {
+                        Some(e) => tracing::warn!(source = %r.source, error = %e, "social source failed"),
+                        None => tracing::info!(
+                            source = %r.source,
+                            fetched = r.pass.fetched,
+                            stored = r.pass.stored,
+                            near_duplicates = r.pass.near_duplicates,
+                            selected = r.pass.selected,
+                            "social source polled"
+                        ),
+                    }
+                }
+                backends.wake.notify_one();
+            })
+            .await;
+        if let Err(e) = result {
+            tracing::error!(error = %e, "the social poller stopped");
+        }
+    })
 }
 
 async fn shutdown_signal() {
