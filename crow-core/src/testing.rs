@@ -58,6 +58,12 @@ fn clamp_limit(limit: u32) -> usize {
     limit.clamp(1, 1000) as usize
 }
 
+/// Decodes a `time:id` cursor (sessions by start, mentions by post time).
+fn decode_id_cursor(cursor: &str) -> Result<(Millis, String)> {
+    let (ts, id) = cursor.split_once(':').ok_or_else(bad_cursor)?;
+    Ok((ts.parse::<Millis>().map_err(|_| bad_cursor())?, id.to_owned()))
+}
+
 fn bad_cursor() -> Error {
     Error::invalid("cursor", "malformed cursor")
 }
@@ -482,13 +488,7 @@ impl EventStore for MemoryStore {
     }
 
     async fn list_sessions(&self, org_id: &str, query: &SessionQuery) -> Result<Page<Session>> {
-        let after = match &query.cursor {
-            None => None,
-            Some(c) => {
-                let (ts, id) = c.split_once(':').ok_or_else(bad_cursor)?;
-                Some((ts.parse::<Millis>().map_err(|_| bad_cursor())?, id.to_owned()))
-            }
-        };
+        let after = query.cursor.as_deref().map(decode_id_cursor).transpose()?;
         let inner = lock(&self.inner);
         let Some(data) = inner.data.get(org_id) else {
             return Ok(Page {
@@ -955,13 +955,7 @@ impl SocialStore for MemoryStore {
     }
 
     async fn list_mentions(&self, org_id: &str, query: &MentionQuery) -> Result<Page<SocialMention>> {
-        let after = match &query.cursor {
-            None => None,
-            Some(c) => {
-                let (ts, id) = c.split_once(':').ok_or_else(bad_cursor)?;
-                Some((ts.parse::<Millis>().map_err(|_| bad_cursor())?, id.to_owned()))
-            }
-        };
+        let after = query.cursor.as_deref().map(decode_id_cursor).transpose()?;
         let inner = lock(&self.inner);
         let Some(data) = inner.data.get(org_id) else {
             return Ok(Page {

@@ -20,7 +20,7 @@ use crow_core::model::Millis;
 use crow_core::ports::{AccountStore, SocialStore, TextAnalyzer};
 use serde::{Deserialize, Serialize};
 
-use super::config::{SocialConfig, SourceConfig, SourceMode};
+use super::config::{SocialConfig, SourceConfig, SourceMode, default_rate_limit};
 use super::fetch::{Fetcher, FetcherConfig};
 use super::pipeline::{PassReport, PassSource, Pipeline};
 use super::schedule::{self, Schedule};
@@ -106,11 +106,11 @@ impl Runner {
         let mut sources = Vec::new();
         for s in config.enabled_sources() {
             let token = s.auth_token(&env);
-            if let Some(limit) = s.rate_limit {
-                fetcher_config.rate_limits.insert(s.platform, limit);
-            } else if token.is_some() && s.platform == Platform::Reddit {
-                fetcher_config.rate_limits.insert(s.platform, s.rate_limit());
-            }
+            // The configured rate, else the documented one for whether a token was found.
+            let limit = s
+                .rate_limit
+                .unwrap_or_else(|| default_rate_limit(s.platform, token.is_some()));
+            fetcher_config.rate_limits.insert(s.platform, limit);
             sources.push(Built {
                 source: build_source(s, token)?,
                 schedule: s.parsed_schedule()?,

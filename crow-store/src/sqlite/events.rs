@@ -11,7 +11,7 @@ use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
 
 use super::queue::{JobRow, insert_jobs};
-use super::{SqliteStore, clamp_limit, decode_cursor, encode_cursor, hex_decode, hex_encode};
+use super::{SqliteStore, clamp_limit, decode_cursor, decode_id_cursor, encode_cursor, encode_id_cursor};
 use crate::error::StoreError;
 
 /// An interaction ready to insert: serialized off the writer thread, by the caller's task.
@@ -167,15 +167,13 @@ fn session_from_row(row: &Row<'_>) -> rusqlite::Result<Session> {
     })
 }
 
-/// Session cursor: `started_at` and the (hex) id of the last session of a page.
+/// Session cursor: `started_at` and the id of the last session of a page.
 fn encode_session_cursor(started_at: i64, id: &str) -> String {
-    format!("{started_at}.{}", hex_encode(id))
+    encode_id_cursor(started_at, id)
 }
 
 fn decode_session_cursor(cursor: &str) -> Result<(i64, String), StoreError> {
-    let bad = || StoreError::invalid("cursor", "not a cursor returned by this store");
-    let (t, id) = cursor.split_once('.').ok_or_else(bad)?;
-    Ok((t.parse().map_err(|_| bad())?, hex_decode(id).ok_or_else(bad)?))
+    decode_id_cursor(cursor)
 }
 
 /// Recomputes one session from its events; deletes the row when no event is left.

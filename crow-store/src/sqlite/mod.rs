@@ -339,6 +339,19 @@ pub(crate) fn decode_cursor(cursor: &str) -> Result<(i64, i64), StoreError> {
     Ok((t.parse().map_err(|_| bad())?, s.parse().map_err(|_| bad())?))
 }
 
+/// Encodes a `(time, id)` position (sessions by start, mentions by post time) as an opaque
+/// cursor: the time, a dot, the id in hex.
+pub(crate) fn encode_id_cursor(time: i64, id: &str) -> String {
+    format!("{time}.{}", hex_encode(id))
+}
+
+/// Decodes [`encode_id_cursor`]; anything else is `Invalid { field: "cursor" }`.
+pub(crate) fn decode_id_cursor(cursor: &str) -> Result<(i64, String), StoreError> {
+    let bad = || StoreError::invalid("cursor", "not a cursor returned by this store");
+    let (t, id) = cursor.split_once('.').ok_or_else(bad)?;
+    Ok((t.parse().map_err(|_| bad())?, hex_decode(id).ok_or_else(bad)?))
+}
+
 /// Lowercase hex, for cursors over arbitrary strings.
 pub(crate) fn hex_encode(s: &str) -> String {
     use std::fmt::Write;

@@ -15,7 +15,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
 use serde_json::Value;
 
 use super::queue::{JobRow, insert_jobs};
-use super::{SqliteStore, clamp_limit, hex_decode, hex_encode};
+use super::{SqliteStore, clamp_limit, decode_id_cursor, encode_id_cursor};
 use crate::error::StoreError;
 
 /// Columns [`mention_from_row`] reads, in order.
@@ -180,15 +180,13 @@ fn insert_mentions(
     Ok(out)
 }
 
-/// Mention cursor: `posted_at` and the (hex) id of the last mention of a page.
+/// Mention cursor: `posted_at` and the id of the last mention of a page.
 fn encode_mention_cursor(posted_at: i64, id: &str) -> String {
-    format!("{posted_at}.{}", hex_encode(id))
+    encode_id_cursor(posted_at, id)
 }
 
 fn decode_mention_cursor(cursor: &str) -> Result<(i64, String), StoreError> {
-    let bad = || StoreError::invalid("cursor", "not a cursor returned by this store");
-    let (t, id) = cursor.split_once('.').ok_or_else(bad)?;
-    Ok((t.parse().map_err(|_| bad())?, hex_decode(id).ok_or_else(bad)?))
+    decode_id_cursor(cursor)
 }
 
 /// The SQL and parameters of one page of [`SocialStore::list_mentions`] (newest first, ties by
