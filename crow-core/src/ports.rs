@@ -747,3 +747,53 @@ pub trait FrameAnalyzer: MaybeSend {
     /// Analyzes one frame.
     async fn analyze(&self, frame: &Frame) -> Result<FrameAnalysis>;
 }
+
+/// Per-camera processing of frames: motion gating, detection (through a [`FrameAnalyzer`]),
+/// tracking, masking and people analytics.
+///
+/// Contract: frames are passed in time order; the returned frame is masked wherever a face was
+/// detected or is still carried by the tracker; a processor keeps state between frames (the
+/// background model, the tracks, the zones' occupancy), so one processor serves one camera.
+#[cfg_attr(not(target_arch = "wasm32"), async_trait::async_trait)]
+#[cfg_attr(target_arch = "wasm32", async_trait::async_trait(?Send))]
+pub trait FrameProcessor: MaybeSend {
+    /// Processes the next frame.
+    async fn process(&mut self, frame: Frame) -> Result<crate::video::ProcessedFrame>;
+    /// Observations due when the source ends at `at` (dwell times of people still present,
+    /// occupancy back to zero).
+    async fn finish(&mut self, at: Millis) -> Result<Vec<crate::video::FrameObservation>>;
+    /// The heatmap of where people were since the last call (an encoded image), and resets it;
+    /// `None` when nobody was seen.
+    async fn take_heatmap(&mut self) -> Result<Option<crate::video::EncodedImage>>;
+}
+
+/// Encodes masked frames for the archive. Takes only [`MaskedFrame`](crate::video::MaskedFrame)s.
+pub trait ImageEncoder: MaybeSend {
+    /// Encodes a frame.
+    fn encode(&self, frame: &crate::video::MaskedFrame) -> Result<crate::video::EncodedImage>;
+}
+
+/// Storage of CCTV results: frame events and the archive ledger.
+///
+/// Contract:
+/// - `store_frame_events` is idempotent by event id (a redelivered job stores nothing twice) and
+///   returns how many were new.
+/// - The archive ledger records the objects the channel wrote to the `cctv-frames` bucket, so
+///   retention deletes oldest first from the ledger alone; `record_archive` is idempotent by key.
+/// - Every call is scoped to the org.
+#[cfg_attr(not(target_arch = "wasm32"), async_trait::async_trait)]
+#[cfg_attr(target_arch = "wasm32", async_trait::async_trait(?Send))]
+pub trait VideoStore: MaybeSend {
+    /// Stores frame events; returns how many were new.
+    async fn store_frame_events(&self, org_id: &str, events: &[FrameEvent]) -> Result<usize>;
+    /// Frame events, oldest first.
+    async fn list_frame_events(&self, org_id: &str, query: &crate::video::FrameEventQuery) -> Result<Page<FrameEvent>>;
+    /// Records archived objects.
+    async fn record_archive(&self, org_id: &str, entries: &[crate::video::ArchiveEntry]) -> Result<()>;
+    /// Totals of the org's archive.
+    async fn archive_usage(&self, org_id: &str) -> Result<crate::video::ArchiveUsage>;
+    /// The oldest recorded objects, oldest first.
+    async fn oldest_archive(&self, org_id: &str, limit: u32) -> Result<Vec<crate::video::ArchiveEntry>>;
+    /// Forgets recorded objects; returns how many were removed.
+    async fn remove_archive(&self, org_id: &str, keys: &[String]) -> Result<usize>;
+}

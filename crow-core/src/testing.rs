@@ -4,7 +4,7 @@
 //! embedded backends (crow-store) and the Worker's too:
 //!
 //! - [`MemoryStore`]: [`EventStore`], [`AccountStore`], [`CatalogStore`], [`SocialStore`],
-//!   [`JobQueue`] and [`WorkflowStore`] on one struct (like crow-store's SQLite store), behind
+//!   [`VideoStore`], [`JobQueue`] and [`WorkflowStore`] on one struct (like crow-store's SQLite store), behind
 //!   one lock, so `append` and `store_mentions` commit together with their follow-up jobs.
 //! - [`MemoryBlobStore`]: [`BlobStore`] over a sorted map.
 //! - [`FakeTextAnalyzer`]: [`TextAnalyzer`] with a tiny word list and `@handle` entities.
@@ -68,6 +68,15 @@ fn bad_cursor() -> Error {
     Error::invalid("cursor", "malformed cursor")
 }
 
+/// Checks a page size that the port requires to be in `1..=1000`.
+fn check_limit(limit: u32) -> Result<usize> {
+    if (1..=1000).contains(&limit) {
+        Ok(limit as usize)
+    } else {
+        Err(Error::invalid("limit", format!("{limit} is not in 1..=1000")))
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // MemoryStore
 // ---------------------------------------------------------------------------------------------
@@ -94,6 +103,9 @@ struct OrgData {
     mentions: HashMap<String, SocialMention>,
     mention_duplicates: HashMap<String, MentionDuplicate>,
     sources: HashMap<String, SourceState>,
+    frame_events: HashMap<String, FrameEvent>,
+    /// Archive ledger: object key → entry.
+    archive: HashMap<String, crate::video::ArchiveEntry>,
 }
 
 impl OrgData {
@@ -174,8 +186,8 @@ impl Inner {
     }
 }
 
-/// In-memory [`EventStore`], [`AccountStore`], [`CatalogStore`], [`SocialStore`], [`JobQueue`]
-/// and [`WorkflowStore`], all behind one lock.
+/// In-memory [`EventStore`], [`AccountStore`], [`CatalogStore`], [`SocialStore`], [`VideoStore`],
+/// [`JobQueue`] and [`WorkflowStore`], all behind one lock.
 ///
 /// Notes on choices the contracts leave open (crow-store makes the same ones):
 /// - `append` stores each event under the `org_id` argument (an event's own `org_id` is
@@ -201,6 +213,16 @@ impl Inner {
 ///   in the order asked (a repeated id repeatedly). `list_duplicates` orders by `fetched_at`,
 ///   then id, both descending; `mention_simhashes` by `posted_at`, then id, ascending.
 /// - `set_mention_analysis` only reaches mentions: a duplicate link's id is `NotFound` too.
+/// - `store_frame_events` checks every event first (nothing is stored on error): an `org_id`
+///   other than the argument is `Invalid` (`events[i].org_id`), a non-finite `value` is
+///   `Invalid` (`events[i].value`). An id stored before, or earlier in the same call, is left as
+///   it was and not counted.
+/// - `list_frame_events` and `oldest_archive` take a `limit` of `1..=1000` (else `Invalid`,
+///   field `limit`); a malformed cursor is `Invalid` (field `cursor`). Ties in time are broken
+///   by event id (archive: by key), ascending.
+/// - `record_archive` is an upsert by key: recording a key again replaces its entry (the
+///   object was rewritten), the last of a key repeated within one call wins. `remove_archive`
+///   counts each removed key once; unknown keys (and other orgs' keys) are skipped.
 #[derive(Debug, Default)]
 pub struct MemoryStore {
     inner: Mutex<Inner>,
@@ -1041,6 +1063,118 @@ impl SocialStore for MemoryStore {
             .sources
             .insert(source.to_owned(), state.clone());
         Ok(())
+    }
+}
+
+#[cfg_attr(not(target_arch = "wasm32"), async_trait::async_trait)]
+#[cfg_attr(target_arch = "wasm32", async_trait::async_trait(?Send))]
+impl VideoStore for MemoryStore {
+    async fn store_frame_events(&self, org_id: &str, events: &[FrameEvent]) -> Result<usize> {
+        for (i, e) in events.iter().enumerate() {
+            if e.org_id != org_id {
+                return Err(Error::invalid(
+                    format!("events[{i}].org_id"),
+                    format!("`{}` is not the org the events are stored for", e.org_id),
+                ));
+            }
+            if e.value.is_some_and(|v| !v.is_finite()) {
+                return Err(Error::invalid(format!("events[{i}].value"), "not a finite number"));
+            }
+        }
+        if events.is_empty() {
+            return Ok(0);
+        }
+        let mut inner = lock(&self.inner);
+        let data = inner.data.entry(org_id.to_owned()).or_default();
+        let mut stored = 0;
+        for e in events {
+            if !data.frame_events.contains_key(&e.id) {
+                data.frame_events.insert(e.id.clone(), e.clone());
+                stored += 1;
+            }
+        }
+        Ok(stored)
+    }
+
+    async fn list_frame_events(&self, org_id: &str, query: &crate::video::FrameEventQuery) -> Result<Page<FrameEvent>> {
+        let limit = check_limit(query.limit)?;
+        let after = query.cursor.as_deref().map(decode_id_cursor).transpose()?;
+        let inner = lock(&self.inner);
+        let Some(data) = inner.data.get(org_id) else {
+            return Ok(Page {
+                data: Vec::new(),
+                next_cursor: None,
+            });
+        };
+        let mut rows: Vec<&FrameEvent> = data
+            .frame_events
+            .values()
+            .filter(|e| {
+                query.camera_id.as_ref().is_none_or(|c| &e.camera_id == c)
+                    && query.kind.is_none_or(|k| e.kind == k)
+                    && query.zone.as_ref().is_none_or(|z| e.zone.as_ref() == Some(z))
+                    && query.since.is_none_or(|t| e.timestamp >= t)
+                    && query.until.is_none_or(|t| e.timestamp < t)
+                    && after.as_ref().is_none_or(|(ts, id)| (e.timestamp, &e.id) > (*ts, id))
+            })
+            .collect();
+        rows.sort_by(|a, b| (a.timestamp, &a.id).cmp(&(b.timestamp, &b.id)));
+        let next_cursor = (rows.len() > limit).then(|| {
+            let last = rows[limit - 1];
+            format!("{}:{}", last.timestamp, last.id)
+        });
+        rows.truncate(limit);
+        Ok(Page {
+            data: rows.into_iter().cloned().collect(),
+            next_cursor,
+        })
+    }
+
+    async fn record_archive(&self, org_id: &str, entries: &[crate::video::ArchiveEntry]) -> Result<()> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let mut inner = lock(&self.inner);
+        let data = inner.data.entry(org_id.to_owned()).or_default();
+        for e in entries {
+            data.archive.insert(e.key.clone(), e.clone());
+        }
+        Ok(())
+    }
+
+    async fn archive_usage(&self, org_id: &str) -> Result<crate::video::ArchiveUsage> {
+        let inner = lock(&self.inner);
+        let Some(data) = inner.data.get(org_id) else {
+            return Ok(crate::video::ArchiveUsage::default());
+        };
+        Ok(crate::video::ArchiveUsage {
+            objects: data.archive.len() as u64,
+            bytes: data.archive.values().map(|e| e.bytes).sum(),
+            oldest: data.archive.values().map(|e| e.timestamp).min(),
+        })
+    }
+
+    async fn oldest_archive(&self, org_id: &str, limit: u32) -> Result<Vec<crate::video::ArchiveEntry>> {
+        let limit = check_limit(limit)?;
+        let inner = lock(&self.inner);
+        let Some(data) = inner.data.get(org_id) else {
+            return Ok(Vec::new());
+        };
+        let mut rows: Vec<&crate::video::ArchiveEntry> = data.archive.values().collect();
+        rows.sort_by(|a, b| (a.timestamp, &a.key).cmp(&(b.timestamp, &b.key)));
+        rows.truncate(limit);
+        Ok(rows.into_iter().cloned().collect())
+    }
+
+    async fn remove_archive(&self, org_id: &str, keys: &[String]) -> Result<usize> {
+        let mut inner = lock(&self.inner);
+        let Some(data) = inner.data.get_mut(org_id) else {
+            return Ok(0);
+        };
+        Ok(keys
+            .iter()
+            .filter(|k| data.archive.remove(k.as_str()).is_some())
+            .count())
     }
 }
 

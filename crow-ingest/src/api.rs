@@ -240,6 +240,51 @@ fn iso_times(map: &mut Map<String, Value>) {
     }
 }
 
+/// The CCTV frame events route: `GET /api/v1/cctv/events?camera=&kind=&zone=&since=&until=&limit=&cursor=`.
+pub const CCTV_EVENTS_ROUTE: &str = "/api/v1/cctv/events";
+
+/// `GET /api/v1/cctv/events`: the org's frame events (motion, presence, line crossings,
+/// occupancy, dwell), oldest first, paged. Events carry counts and the object-store key of a
+/// masked keyframe, never an image.
+pub async fn frame_events<S: AccountStore + crow_core::ports::VideoStore>(
+    store: &S,
+    req: &HttpRequest,
+) -> HttpResponse {
+    let answer = async {
+        if req.method != "GET" && req.method != "HEAD" {
+            return Err(method_not_allowed(req, "GET, HEAD", "the read API answers GET"));
+        }
+        let org = authenticate(store, req).await?;
+        let kind = match req.query_param("kind") {
+            Some(k) => Some(serde_json::from_value(Value::String(k.clone())).map_err(|_| {
+                bad_param(
+                    "kind",
+                    &format!("unknown kind {k:?}; expected motion, presence, line_in, line_out, occupancy or dwell"),
+                )
+            })?),
+            None => None,
+        };
+        let q = crow_core::video::FrameEventQuery {
+            limit: limit(req)?,
+            cursor: req.query_param("cursor"),
+            camera_id: req.query_param("camera"),
+            kind,
+            zone: req.query_param("zone"),
+            since: time_param(req, "since")?,
+            until: time_param(req, "until")?,
+        };
+        let page = store.list_frame_events(&org, &q).await.map_err(backend)?;
+        let data: Vec<Value> = page.data.iter().map(render).collect();
+        Ok(HttpResponse::json(
+            200,
+            &json!({"data": data, "next_cursor": page.next_cursor}),
+        ))
+    };
+    match answer.await {
+        Ok(r) | Err(r) => r,
+    }
+}
+
 /// The semantic search route.
 pub const SEARCH_ROUTE: &str = "/api/v1/search";
 

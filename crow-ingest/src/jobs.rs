@@ -11,6 +11,21 @@ pub const ARCHIVE_BATCH: &str = "archive-batch";
 /// selected.
 pub const ANALYZE_SOCIAL: &str = "analyze-social";
 
+/// Job kind on the `interaction` queue: run `process-video` over a camera's frame events.
+pub const PROCESS_VIDEO: &str = "process-video";
+
+/// Frame events of one camera, for `process-video`. Events carry no image; the masked
+/// keyframes they point to (`frame_key`) are already in the object store.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VideoBatch {
+    /// Org.
+    pub org_id: String,
+    /// Camera id.
+    pub camera_id: String,
+    /// The events, in time order.
+    pub events: Vec<crow_core::model::FrameEvent>,
+}
+
 /// Stored social mentions, by id, for `analyze-social`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MentionBatch {

@@ -43,6 +43,8 @@
 
 pub mod api;
 pub mod catalog;
+#[cfg(feature = "cctv")]
+pub mod cctv;
 pub mod enrich;
 pub mod http;
 #[cfg(feature = "website")]

@@ -850,6 +850,7 @@ async fn selected_mentions_get_one_job_per_32_and_the_workflow_analyzes_and_inde
         embedder: Some(&embedder),
         indexes: Some(&indexes),
         social: Some(&store),
+        video: None,
     };
     let tick = crow_ingest::workflows::run_once(&workflow_ports, queues::SOCIAL, 100, NOW + 1_000, 0.5)
         .await

@@ -32,7 +32,7 @@ pub struct ArchiveOutcome {
 
 /// Year, month, day of a day number since 1970-01-01 (proleptic Gregorian; H. Hinnant's
 /// `civil_from_days`).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
+pub(crate) fn civil_from_days(days: i64) -> (i64, u32, u32) {
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z.rem_euclid(146_097);
@@ -46,7 +46,7 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
 }
 
 /// An id made safe as one key segment: characters other than `[A-Za-z0-9._-]` become `_`.
-fn segment(id: &str) -> String {
+pub(crate) fn segment(id: &str) -> String {
     let s: String = id
         .chars()
         .map(|c| {

@@ -36,7 +36,7 @@ use std::future::Future;
 
 use crow_core::model::Millis;
 use crow_core::ports::{
-    BlobStore, Embedder, EventStore, JobQueue, MaybeSend, SocialStore, TextAnalyzer, WorkflowStore,
+    BlobStore, Embedder, EventStore, JobQueue, MaybeSend, SocialStore, TextAnalyzer, VideoStore, WorkflowStore,
 };
 
 use crate::search::Indexes;
@@ -49,6 +49,7 @@ use tracing::Instrument;
 pub mod analyze_social;
 pub mod archive;
 pub mod process_interaction;
+pub mod process_video;
 pub mod trigger;
 
 pub use analyze_social::{SocialOutcome, analyze_social};
@@ -57,6 +58,7 @@ pub use process_interaction::{
     Outcome, TEXT_PROPERTIES, WorkflowConfig, process_interaction, process_interaction_with, run_id_for, session_id,
     text_of,
 };
+pub use process_video::{VideoOutcome, process_video};
 pub use trigger::{TickReport, Trigger, handle_job, run_once};
 
 /// The ports the workflows and the trigger use.
@@ -98,6 +100,11 @@ pub trait Ports: MaybeSend {
     fn social(&self) -> Option<&dyn SocialStore> {
         None
     }
+    /// The CCTV results store, for `process-video`; `None` (the default) fails its jobs with a
+    /// clear error.
+    fn video(&self) -> Option<&dyn VideoStore> {
+        None
+    }
 }
 
 /// A [`Ports`] bundle with text analysis: `ports` plus an analyzer, an optional embedder and
@@ -114,6 +121,7 @@ pub trait Ports: MaybeSend {
 ///     embedder: Some(&embedder),
 ///     indexes: None,
 ///     social: Some(&store),
+///     video: Some(&store),
 /// };
 /// assert!(ports.analyzer().is_some());
 /// ```
@@ -128,6 +136,8 @@ pub struct WithText<'a, P> {
     pub indexes: Option<&'a Indexes>,
     /// The social mentions store, for `analyze-social`.
     pub social: Option<&'a dyn SocialStore>,
+    /// The CCTV results store, for `process-video`.
+    pub video: Option<&'a dyn VideoStore>,
 }
 
 impl<P: std::fmt::Debug> std::fmt::Debug for WithText<'_, P> {
@@ -167,6 +177,9 @@ impl<P: Ports> Ports for WithText<'_, P> {
     }
     fn social(&self) -> Option<&dyn SocialStore> {
         self.social
+    }
+    fn video(&self) -> Option<&dyn VideoStore> {
+        self.video
     }
 }
 

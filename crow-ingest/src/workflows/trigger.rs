@@ -28,8 +28,10 @@ use crow_core::{Error, Result};
 use serde::{Deserialize, Serialize};
 use tracing::Instrument;
 
-use super::{Ports, WorkflowConfig, analyze_social, archive_batch, process_interaction_with};
-use crate::jobs::{ANALYZE_SOCIAL, ARCHIVE_BATCH, InteractionBatch, MentionBatch, PROCESS_INTERACTION};
+use super::{Ports, WorkflowConfig, analyze_social, archive_batch, process_interaction_with, process_video};
+use crate::jobs::{
+    ANALYZE_SOCIAL, ARCHIVE_BATCH, InteractionBatch, MentionBatch, PROCESS_INTERACTION, PROCESS_VIDEO, VideoBatch,
+};
 
 /// What one [`Trigger::run_once`] did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -279,6 +281,21 @@ pub async fn handle_job<P: Ports + ?Sized>(ports: &P, job: &Job, now: Millis, co
                 ));
             };
             analyze_social(social, analyzer, ports.embedder(), ports.indexes(), &batch, now).await?;
+            Ok(())
+        }
+        PROCESS_VIDEO => {
+            let batch: VideoBatch = serde_json::from_value(job.payload.clone()).map_err(|e| {
+                Error::invalid(
+                    "payload",
+                    format!("{} job {}: not a video batch: {e}", job.kind, job.id),
+                )
+            })?;
+            let Some(video) = ports.video() else {
+                return Err(Error::Backend(
+                    "process-video needs the video store; this worker has none".into(),
+                ));
+            };
+            process_video(video, &batch, now).await?;
             Ok(())
         }
         other => Err(Error::invalid(

@@ -1261,6 +1261,7 @@ fn events_with_text_get_sentiment_entities_and_embeddings() {
             embedder: Some(&embedder),
             indexes: Some(&indexes),
             social: None,
+            video: None,
         };
         let out = process_interaction(&ports, &batch, T0 + 10 * MIN).await.unwrap();
         assert_eq!(out.texts, 3, "{out:?}");

@@ -48,3 +48,16 @@ fn warn_if_other(loaded: &Path, asked: &Path) {
         );
     }
 }
+
+/// The environment crow-nlp loaded, if any, with its library path. ONNX Runtime allows one
+/// environment per process, so a shell that also runs other ONNX models (crow-vision's face
+/// detector) hands this one over to them.
+pub fn loaded() -> Option<(&'static Path, &'static Environment)> {
+    ENV.get().map(|(p, e)| (p.as_path(), e))
+}
+
+/// Uses an environment another crate of the process built (see [`loaded`]); returns false when
+/// crow-nlp already has one.
+pub fn adopt(lib: &Path, env: Environment) -> bool {
+    ENV.set((lib.to_path_buf(), env)).is_ok()
+}

@@ -37,6 +37,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0003_social",
         sql: include_str!("../../migrations/0003_social.sql"),
     },
+    Migration {
+        version: 4,
+        name: "0004_video",
+        sql: include_str!("../../migrations/0004_video.sql"),
+    },
 ];
 
 /// Applies the pending migrations in one immediate transaction (so two processes opening the

@@ -1,7 +1,8 @@
 //! The SQLite backend: [`SqliteStore`] implements [`EventStore`](crow_core::ports::EventStore),
 //! [`AccountStore`](crow_core::ports::AccountStore), [`CatalogStore`](crow_core::ports::CatalogStore),
-//! [`SocialStore`](crow_core::ports::SocialStore), [`JobQueue`](crow_core::ports::JobQueue) and
-//! [`WorkflowStore`](crow_core::ports::WorkflowStore) over one database file.
+//! [`SocialStore`](crow_core::ports::SocialStore), [`VideoStore`](crow_core::ports::VideoStore),
+//! [`JobQueue`](crow_core::ports::JobQueue) and [`WorkflowStore`](crow_core::ports::WorkflowStore)
+//! over one database file.
 //!
 //! Connections:
 //! - **one write connection**, owned by a dedicated thread that group-commits every write
@@ -16,6 +17,7 @@ mod events;
 mod migrate;
 mod queue;
 mod social;
+mod video;
 mod workflow;
 mod writer;
 
@@ -135,8 +137,9 @@ impl Drop for Inner {
     }
 }
 
-/// The SQLite store: events, sessions, identities, accounts, catalog, social mentions, jobs and
-/// workflow steps in `DIR/crow.db`. Cheap to clone (an `Arc`); all clones share the writer and the pools.
+/// The SQLite store: events, sessions, identities, accounts, catalog, social mentions, CCTV
+/// frame events and the video archive ledger, jobs and workflow steps in `DIR/crow.db`. Cheap to
+/// clone (an `Arc`); all clones share the writer and the pools.
 ///
 /// Dropping the last clone stops the writer thread after it has committed what was queued.
 #[derive(Clone)]
@@ -339,8 +342,8 @@ pub(crate) fn decode_cursor(cursor: &str) -> Result<(i64, i64), StoreError> {
     Ok((t.parse().map_err(|_| bad())?, s.parse().map_err(|_| bad())?))
 }
 
-/// Encodes a `(time, id)` position (sessions by start, mentions by post time) as an opaque
-/// cursor: the time, a dot, the id in hex.
+/// Encodes a `(time, id)` position (sessions by start, mentions by post time, frame events by
+/// frame time) as an opaque cursor: the time, a dot, the id in hex.
 pub(crate) fn encode_id_cursor(time: i64, id: &str) -> String {
     format!("{time}.{}", hex_encode(id))
 }

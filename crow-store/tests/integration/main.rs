@@ -9,4 +9,5 @@ mod queue;
 mod sessions;
 mod social;
 mod vectors;
+mod video;
 mod workflow;

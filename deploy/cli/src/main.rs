@@ -4,6 +4,7 @@ mod demo;
 mod demo_social;
 mod nlp;
 mod social;
+mod video;
 
 /// mimalloc: the ingest path allocates many small JSON values; measured faster than the system
 /// allocator in the HTTP benchmark (BENCHMARKS.md).
@@ -74,7 +75,8 @@ enum Command {
     /// Endpoints: POST /api/v1/events (CROW SDK), POST /v1/batch|track|identify|page|screen|group|alias
     /// (Segment), POST /batch/ /capture/ /e/ /i/v0/e/ (PostHog), GET /api/v1/interactions,
     /// GET /api/v1/interactions/{id}, GET /api/v1/sessions, POST /api/v1/analyze,
-    /// GET /api/v1/search?q=&index=&k=&filter= (Authorization: Bearer <api_key>), GET /healthz,
+    /// GET /api/v1/search?q=&index=&k=&filter=, GET /api/v1/cctv/events?camera=&kind=&zone=&since=
+    /// (Authorization: Bearer <api_key>), GET /healthz,
     /// GET /metrics (Prometheus text), GET /sdk/crow.js (the website SDK).
     ///
     /// The worker analyzes events that carry text (feedback, search queries, chat messages) with
@@ -238,6 +240,45 @@ enum Command {
     ///   crow social mentions --org ORG --selected  what was kept
     #[command(subcommand, verbatim_doc_comment)]
     Social(social::SocialCommand),
+    /// Mask every face in an image or a video (CenterFace through ONNX Runtime).
+    ///
+    /// Images (.jpg .png .webp) are written in the output's format; videos (anything ffmpeg
+    /// reads) are written as .mp4/.mkv/.mov (H.264) or .webm (VP9). On videos the detector runs
+    /// when something moves, while a face is tracked, and on every 12th frame; between
+    /// detections a tracker carries each face, so the mask does not flicker off when the
+    /// detector misses a frame. --every-frame runs it on every frame.
+    ///
+    ///   crow blur photo.jpg photo-blurred.jpg
+    ///
+    ///   crow blur entrance.mp4 entrance-masked.mp4 --mode pixelate
+    #[command(verbatim_doc_comment)]
+    Blur {
+        /// The image or video to mask.
+        input: PathBuf,
+        /// Where to write the masked copy (the extension picks the format).
+        output: PathBuf,
+        #[command(flatten)]
+        detect: video::DetectArgs,
+        /// JPEG/WebP quality of an image output (1–100).
+        #[arg(long, default_value_t = 90)]
+        quality: u8,
+    },
+    /// Run the CCTV channel on a video file, an image folder or a live stream and print counts.
+    ///
+    /// Frames are motion-gated; faces are detected (CenterFace), tracked and masked before
+    /// anything is stored; people are counted from moving blobs (or a person detector); with
+    /// --zones, line crossings (in/out), occupancy and dwell time per zone are measured. Masked
+    /// keyframes (JPEG or WebP) and hourly heatmaps go to the object store under a byte and age
+    /// budget; frame events go through the `process-video` workflow into the store.
+    ///
+    /// Live sources (rtsp://, http(s):// MJPEG or video) are restarted with backoff when they
+    /// drop; a stall is reported every --stall-secs and waited on. Ctrl-C stops cleanly.
+    ///
+    ///   crow video entrance.mp4 --org ORG --camera entrance --zones examples/zones.json
+    ///
+    ///   crow video rtsp://user:pass@10.0.0.5/stream1 --org ORG --camera till --fps 5
+    #[command(verbatim_doc_comment)]
+    Video(video::VideoArgs),
     /// Run CROW's main job end to end on embedded defaults and print a report.
     Demo(demo::DemoArgs),
 }
@@ -338,11 +379,17 @@ fn store_backends(data: &Path) -> Result<Backends> {
 
 /// The backends with text analysis (the model tier when present) and the vector indexes.
 fn backends(data: &Path, models: Option<&Path>) -> Result<Backends> {
+    video::share_onnx_environment();
     let mut config = ServerConfig::new(data, "127.0.0.1:0".parse()?);
     if let Some(m) = models {
         config.nlp.models_dir = m.to_path_buf();
     }
     Backends::open(&config).with_context(|| format!("opening the data directory {}", data.display()))
+}
+
+/// The models directory: --models, else ./models.
+fn models_dir(models: Option<&Path>) -> PathBuf {
+    models.map_or_else(|| PathBuf::from("models"), Path::to_path_buf)
 }
 
 /// What to do about an unknown org.
@@ -595,6 +642,25 @@ async fn run(cli: Cli) -> Result<()> {
         )?,
         Command::Social(cmd) => social::command(&cli.data, cli.models.as_deref(), cmd).await?,
         Command::Demo(args) => demo::run(&cli.data, cli.models.as_deref(), &args).await?,
+        Command::Blur {
+            input,
+            output,
+            detect,
+            quality,
+        } => video::blur(&models_dir(cli.models.as_deref()), &input, &output, &detect, quality).await?,
+        Command::Video(args) => {
+            let models = models_dir(cli.models.as_deref());
+            let b = backends(&cli.data, cli.models.as_deref())?;
+            let (report, jobs) = video::run_video(&b, &models, &args).await?;
+            if args.json {
+                println!(
+                    "{}",
+                    serde_json::to_string(&serde_json::json!({"report": report, "jobs_run": jobs}))?
+                );
+            } else {
+                video::print_report(&report, &args.camera);
+            }
+        }
     }
     Ok(())
 }

@@ -240,6 +240,9 @@ impl Backends {
             let resp = crow_ingest::api::search(self.store(), self.indexes.as_ref(), embedder, req).await;
             return (resp, "api");
         }
+        if req.path.trim_end_matches('/') == crow_ingest::api::CCTV_EVENTS_ROUTE {
+            return (crow_ingest::api::frame_events(self.store(), req).await, "api");
+        }
         if req.path.trim_end_matches('/') == crow_ingest::api::ANALYZE_ROUTE {
             let text = Blocking(&self.analyzer);
             let embedder = self.analyzer.embedding_dim().map(|_| &text as &dyn Embedder);
@@ -290,6 +293,7 @@ impl Backends {
                 embedder: self.analyzer.embedding_dim().map(|_| &text as &dyn Embedder),
                 indexes: self.indexes.as_ref(),
                 social: Some(self.store()),
+                video: Some(self.store()),
             };
             match crow_ingest::workflows::trigger::run_once(&ports, queue, max, now_millis(), jitter).await {
                 Ok(report) => {

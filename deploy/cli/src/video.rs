@@ -1,0 +1,358 @@
+//! `crow blur` and `crow video`: the CCTV channel from the command line.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use anyhow::{Context as _, Result, bail};
+use crow_core::ports::{FrameSource, ImageEncoder};
+use crow_core::video::{ImageFormat, MaskMode, MaskSpec, MaskedFrame, Retention};
+use crow_ingest::cctv::{CameraConfig, CameraPorts, CameraReport, run_camera_with};
+use crow_server::Backends;
+use crow_vision::detect::{CenterFace, CenterFaceConfig, runtime};
+use crow_vision::encode::{ArchiveEncoder, VideoWriter, format_for_path, is_video_path};
+use crow_vision::pipeline::{PipelineConfig, VisionPipeline};
+use crow_vision::source::{SourceConfig, SourceKind};
+use crow_vision::zones::ZonesConfig;
+use indicatif::{ProgressBar, ProgressStyle};
+
+/// The CenterFace model under a models directory.
+pub fn centerface_path(models: &Path) -> PathBuf {
+    models.join("centerface").join("centerface.onnx")
+}
+
+/// ONNX Runtime allows one environment per process: whichever of crow-nlp and crow-vision built
+/// it first hands it to the other. Called before either loads a model.
+pub fn share_onnx_environment() {
+    if let Some((lib, env)) = crow_nlp::onnx::runtime::loaded() {
+        crow_vision::detect::runtime::adopt(lib, env.clone());
+    } else if let Some((lib, env)) = crow_vision::detect::runtime::loaded() {
+        crow_nlp::onnx::runtime::adopt(lib, env.clone());
+    }
+}
+
+/// Face detector options shared by `blur` and `video`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct DetectArgs {
+    /// The CenterFace ONNX model [default: MODELS/centerface/centerface.onnx].
+    #[arg(long)]
+    pub face_model: Option<PathBuf>,
+    /// Faces scoring above this are masked (0–1).
+    #[arg(long, default_value_t = 0.5)]
+    pub threshold: f32,
+    /// Scale frames down to this longer side before detection (faster, misses tiny faces).
+    #[arg(long)]
+    pub max_side: Option<u32>,
+    /// How faces are hidden: blur, pixelate or solid.
+    #[arg(long, default_value = "blur")]
+    pub mode: MaskMode,
+    /// Each face box is grown by this factor around its centre before masking.
+    #[arg(long, default_value_t = 1.3)]
+    pub padding: f32,
+    /// Run the detector on every frame (no motion gating).
+    #[arg(long)]
+    pub every_frame: bool,
+}
+
+impl DetectArgs {
+    fn detector(&self, models: &Path) -> Result<CenterFace> {
+        share_onnx_environment();
+        let model = self.face_model.clone().unwrap_or_else(|| centerface_path(models));
+        let config = CenterFaceConfig {
+            threshold: self.threshold,
+            max_side: self.max_side,
+            ..CenterFaceConfig::default()
+        };
+        CenterFace::load(&runtime::library_path(models), &model, config)
+            .with_context(|| format!("loading the face detector {} (run `make models`)", model.display()))
+    }
+
+    fn mask(&self) -> MaskSpec {
+        MaskSpec {
+            mode: self.mode,
+            padding: self.padding,
+        }
+    }
+}
+
+/// `crow blur IN OUT`.
+pub async fn blur(models: &Path, input: &Path, output: &Path, detect: &DetectArgs, quality: u8) -> Result<()> {
+    if input == output {
+        bail!("the output must be another file than the input");
+    }
+    let detector = detect.detector(models)?;
+    if is_image_path(input) {
+        let frame = crow_vision::image_io::read_image(input, 0)?;
+        let faces = detector.detect(&frame)?;
+        let masked = MaskedFrame::mask(frame, &faces, &detect.mask());
+        let format = format_for_path(output)?;
+        let img = ArchiveEncoder::new(format, quality)?.encode(&masked)?;
+        write_atomically(output, &img.bytes)?;
+        println!(
+            "{}: {} face(s) masked → {}",
+            input.display(),
+            faces.len(),
+            output.display()
+        );
+        return Ok(());
+    }
+    if !is_video_path(output) {
+        bail!(
+            "{}: a video's output must be .mp4, .mkv, .mov, .avi, .webm or .m4v",
+            output.display()
+        );
+    }
+    let mut cfg = SourceConfig::new(input.to_string_lossy());
+    cfg.kind = SourceKind::File;
+    let mut source = crow_vision::source::open(&cfg)?;
+    let pipeline_cfg = PipelineConfig {
+        detect_all: detect.every_frame,
+        mask: detect.mask(),
+        ..PipelineConfig::default()
+    };
+    let mut pipeline = VisionPipeline::new(pipeline_cfg, detector)?;
+    let bar = ProgressBar::new_spinner();
+    bar.set_style(ProgressStyle::with_template("{spinner} {msg}").expect("valid template"));
+    let started = Instant::now();
+    let mut writer: Option<VideoWriter> = None;
+    let mut pending: Option<MaskedFrame> = None;
+    let mut frames = 0u64;
+    while let Some(frame) = source.next_frame().await? {
+        let out = crow_core::ports::FrameProcessor::process(&mut pipeline, frame).await?;
+        frames += 1;
+        // The frame rate comes from the first two timestamps.
+        match (&mut writer, pending.take()) {
+            (Some(w), _) => w.write(&out.frame)?,
+            (None, None) => pending = Some(out.frame),
+            (None, Some(first)) => {
+                let dt = (out.frame.timestamp() - first.timestamp()).max(1) as f32;
+                let f = first.frame();
+                let mut w = VideoWriter::create(output, f.width, f.height, (1000.0 / dt).clamp(1.0, 240.0))?;
+                w.write(&first)?;
+                w.write(&out.frame)?;
+                writer = Some(w);
+            }
+        }
+        if frames % 10 == 0 {
+            let s = pipeline.stats();
+            bar.set_message(format!(
+                "{frames} frames, {:.1} frames/s, detector on {} of them, {} face regions masked",
+                frames as f64 / started.elapsed().as_secs_f64(),
+                s.analyzed,
+                s.masked_regions
+            ));
+            bar.tick();
+        }
+    }
+    if let (None, Some(only)) = (&writer, pending.take()) {
+        let f = only.frame();
+        let mut w = VideoWriter::create(output, f.width, f.height, 1.0)?;
+        w.write(&only)?;
+        writer = Some(w);
+    }
+    let Some(w) = writer else {
+        bail!("{}: no frames decoded", input.display());
+    };
+    w.finish()?;
+    bar.finish_and_clear();
+    let s = pipeline.stats();
+    println!(
+        "{}: {frames} frames in {:.1} s, detector on {}, {} face regions masked → {}",
+        input.display(),
+        started.elapsed().as_secs_f64(),
+        s.analyzed,
+        s.masked_regions,
+        output.display()
+    );
+    Ok(())
+}
+
+fn is_image_path(p: &Path) -> bool {
+    matches!(
+        p.extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase)
+            .as_deref(),
+        Some("jpg" | "jpeg" | "png" | "webp" | "bmp")
+    )
+}
+
+/// Writes through a temporary file next to the target (the bytes are already masked).
+fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = path.with_extension(format!(
+        "{}.part",
+        path.extension().and_then(|e| e.to_str()).unwrap_or("out")
+    ));
+    std::fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}
+
+/// `crow video` options.
+#[derive(Debug, Clone, clap::Args)]
+pub struct VideoArgs {
+    /// A video file, an image folder, an rtsp:// or http(s):// stream (MJPEG or anything ffmpeg
+    /// reads).
+    pub source: String,
+    /// Org the events belong to.
+    #[arg(long)]
+    pub org: String,
+    /// Camera id (1–64 of A-Z a-z 0-9 _ - .) [default: cam-1].
+    #[arg(long, default_value = "cam-1")]
+    pub camera: String,
+    /// Zones and counting lines (JSON, normalized coordinates; see examples/zones.json).
+    #[arg(long)]
+    pub zones: Option<PathBuf>,
+    /// Frames per second to extract (default: the source's own rate).
+    #[arg(long)]
+    pub fps: Option<f64>,
+    #[command(flatten)]
+    pub detect: DetectArgs,
+    /// Archive format for masked keyframes: jpeg or webp.
+    #[arg(long, default_value = "jpeg")]
+    pub format: ImageFormat,
+    /// Archive quality (1–100).
+    #[arg(long, default_value_t = 80)]
+    pub quality: u8,
+    /// Archive no keyframes.
+    #[arg(long)]
+    pub no_archive: bool,
+    /// Archive byte budget: oldest objects go first beyond it.
+    #[arg(long, default_value_t = 1 << 30)]
+    pub max_bytes: u64,
+    /// Archive age limit in days (0: none).
+    #[arg(long, default_value_t = 30)]
+    pub max_age_days: u64,
+    /// A live source that delivers nothing for this long is reported (and waited on).
+    #[arg(long, default_value_t = 10)]
+    pub stall_secs: u64,
+    /// Give up after this many stalls in a row (default: wait for ever).
+    #[arg(long)]
+    pub max_stalls: Option<u32>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Runs one camera into the data directory, then `process-video` (unless `crow serve` is the
+/// worker). Returns the report and how many jobs this process ran.
+pub async fn run_video(b: &Backends, models: &Path, args: &VideoArgs) -> Result<(CameraReport, usize)> {
+    crate::require_org(b, &args.org).await?;
+    let mut src_cfg = SourceConfig::new(args.source.clone());
+    src_cfg.fps = args.fps;
+    src_cfg.stall_secs = args.stall_secs;
+    // A file's frames are stamped from when this run started (live streams use the clock).
+    src_cfg.start_ms = crow_server::now_millis();
+    let zones = match &args.zones {
+        Some(p) => ZonesConfig::load(p)?,
+        None => ZonesConfig::default(),
+    };
+    let mut camera = CameraConfig::new(&args.camera);
+    camera.archive.enabled = !args.no_archive;
+    camera.archive.retention = Retention {
+        max_bytes: args.max_bytes,
+        max_age_secs: args.max_age_days * 86_400,
+    };
+    camera.max_stalls = args.max_stalls;
+    camera.validate()?;
+    let pipeline_cfg = PipelineConfig {
+        detect_all: args.detect.every_frame,
+        mask: args.detect.mask(),
+        zones,
+        ..PipelineConfig::default()
+    };
+    let detector = args.detect.detector(models)?;
+    let mut pipeline = VisionPipeline::new(pipeline_cfg, detector)?;
+    let encoder = ArchiveEncoder::new(args.format, args.quality)?;
+    let mut source: Box<dyn FrameSource> = crow_vision::source::open(&src_cfg)?;
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            flag.store(true, Ordering::SeqCst);
+        }
+    });
+    let bar = ProgressBar::new_spinner();
+    bar.set_style(ProgressStyle::with_template("{spinner} {msg}").expect("valid template"));
+    let started = Instant::now();
+    let mut frames = 0u64;
+    let mut on_frame = |out: &crow_core::video::ProcessedFrame| {
+        frames += 1;
+        if frames % 10 == 0 {
+            bar.set_message(format!(
+                "{frames} frames, {:.1} frames/s, {} people in view",
+                frames as f64 / started.elapsed().as_secs_f64(),
+                out.people.len()
+            ));
+            bar.tick();
+        }
+    };
+    let ports = CameraPorts {
+        queue: b.store(),
+        blobs: &b.blobs,
+        video: b.store(),
+    };
+    let stop_fn = move || stop.load(Ordering::SeqCst);
+    let report = run_camera_with(
+        &args.org,
+        &camera,
+        source.as_mut(),
+        &mut pipeline,
+        &encoder,
+        &ports,
+        &stop_fn,
+        &mut on_frame,
+    )
+    .await?;
+    bar.finish_and_clear();
+    let mut jobs = 0;
+    if let Some(_lock) = b.become_worker().await? {
+        loop {
+            let n = b.work_once(64).await;
+            if n == 0 {
+                break;
+            }
+            jobs += n;
+        }
+    } else {
+        eprintln!("crow video: another process (crow serve) is this data directory's worker; it will store the events");
+    }
+    Ok((report, jobs))
+}
+
+/// Prints a camera report.
+pub fn print_report(r: &CameraReport, camera: &str) {
+    let secs = match (r.first_ts, r.last_ts) {
+        (Some(a), Some(b)) => (b - a) as f64 / 1000.0,
+        _ => 0.0,
+    };
+    println!("  camera {camera}: {} frames ({secs:.1} s of video)", r.frames);
+    println!(
+        "  motion on {} frames; face detector ran on {} ({:.0} % skipped by motion gating)",
+        r.motion_frames,
+        r.analyzed,
+        if r.frames == 0 {
+            0.0
+        } else {
+            100.0 * (1.0 - r.analyzed as f64 / r.frames as f64)
+        }
+    );
+    println!("  face regions masked: {} (summed over frames)", r.masked_regions);
+    println!(
+        "  people: at most {} at once; line crossings in {} / out {}",
+        r.max_people, r.line_in, r.line_out
+    );
+    println!(
+        "  archive: {} masked keyframes ({} KiB), {} heatmaps, {} evicted by retention",
+        r.archived,
+        r.archived_bytes / 1024,
+        r.heatmaps,
+        r.evicted
+    );
+    println!("  frame events: {} in {} process-video jobs", r.events, r.jobs);
+    if r.stalls > 0 {
+        println!("  the source stalled {} times (and resumed)", r.stalls);
+    }
+}
