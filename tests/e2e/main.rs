@@ -3,6 +3,8 @@
 #![allow(clippy::unwrap_used, missing_docs)]
 
 mod bad_input;
+mod cctv;
+mod cctv_serve;
 mod cli;
 mod clients;
 mod crash;

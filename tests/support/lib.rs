@@ -368,3 +368,33 @@ pub fn run_python(script: &str, args: &[&str]) -> String {
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
+
+/// True when the vision models are present: CenterFace, the ONNX Runtime library and the
+/// scikit-image test pictures under [`models_dir`]. When they are not, panics if
+/// CROW_REQUIRE_MODELS=1, else notes that the test is skipped.
+pub fn vision_models_present() -> bool {
+    let dir = models_dir();
+    let lib = std::env::var_os("ORT_DYLIB_PATH")
+        .filter(|p| !p.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| dir.join("onnxruntime/libonnxruntime.so.1.32.0"));
+    let missing: Vec<PathBuf> = [
+        lib,
+        dir.join("centerface/centerface.onnx"),
+        dir.join("images/astronaut.png"),
+        dir.join("images/camera.png"),
+        dir.join("images/coffee.png"),
+    ]
+    .into_iter()
+    .filter(|p| !p.is_file())
+    .collect();
+    if missing.is_empty() {
+        return true;
+    }
+    assert!(
+        std::env::var("CROW_REQUIRE_MODELS").as_deref() != Ok("1"),
+        "CROW_REQUIRE_MODELS=1 but {missing:?} are missing: run `make models`"
+    );
+    eprintln!("skipping: no vision models ({missing:?} missing; run `make models`)");
+    false
+}

@@ -1,6 +1,7 @@
 //! `crow`: the command-line shell of CROW.
 
 mod demo;
+mod demo_cctv;
 mod demo_social;
 mod nlp;
 mod social;
@@ -91,7 +92,8 @@ enum Command {
     /// table with `models_dir`, `embedder`, `sentiment_head`, `ner`, `intra_threads`,
     /// `batch_size`, `max_tokens`, `use_models`, and a `[vectors]` table with `m`,
     /// `ef_construction`, `ef_search`, ... (examples/crow.toml shows them all), and a `[social]`
-    /// table (or --social FILE) to poll social sources on their schedules.
+    /// table (or --social FILE) to poll social sources on their schedules, and a `[cctv]` table (or
+    /// --cameras FILE) to run cameras.
     Serve {
         /// Listen address [default: 127.0.0.1:8787].
         #[arg(long, env = "CROW_ADDR")]
@@ -113,6 +115,11 @@ enum Command {
         /// examples/social.toml) on their schedules; the same as a `[social]` table in --config.
         #[arg(long, env = "CROW_SOCIAL")]
         social: Option<PathBuf>,
+        /// Also run these cameras (TOML: `org`, an optional `[face]` table and `[[cameras]]`
+        /// with `id`, `source = { uri, fps }`, `zones`, `archive`; see examples/cameras.toml),
+        /// each restarted with backoff when it fails; the same as a `[cctv]` table in --config.
+        #[arg(long, env = "CROW_CAMERAS")]
+        cameras: Option<PathBuf>,
     },
     /// Bulk-import events from a JSON Lines file (one Segment-spec or CROW event per line).
     Ingest {
@@ -379,7 +386,7 @@ fn store_backends(data: &Path) -> Result<Backends> {
 
 /// The backends with text analysis (the model tier when present) and the vector indexes.
 fn backends(data: &Path, models: Option<&Path>) -> Result<Backends> {
-    video::share_onnx_environment();
+    crow_server::cctv::share_onnx_environment();
     let mut config = ServerConfig::new(data, "127.0.0.1:0".parse()?);
     if let Some(m) = models {
         config.nlp.models_dir = m.to_path_buf();
@@ -447,6 +454,7 @@ async fn run(cli: Cli) -> Result<()> {
             no_worker,
             trust_proxy,
             social,
+            cameras,
         } => {
             let mut config = match &file {
                 Some(path) => {
@@ -477,8 +485,18 @@ async fn run(cli: Cli) -> Result<()> {
             if let Some(path) = &social {
                 config.social = Some(social::load_config(path)?);
             }
+            if let Some(path) = &cameras {
+                let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+                config.cctv = Some(
+                    toml::from_str::<crow_server::cctv::CctvConfig>(&text)
+                        .with_context(|| format!("in {}", path.display()))?,
+                );
+            }
             if let Some(s) = &config.social {
                 require_org(&store_backends(&cli.data)?, &s.org).await?;
+            }
+            if let Some(c) = &config.cctv {
+                require_org(&store_backends(&cli.data)?, &c.org).await?;
             }
             let server = Server::start(config).await?;
             eprintln!(

@@ -6,31 +6,16 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use anyhow::{Context as _, Result, bail};
-use crow_core::ports::{FrameSource, ImageEncoder};
+use crow_core::ports::ImageEncoder;
 use crow_core::video::{ImageFormat, MaskMode, MaskSpec, MaskedFrame, Retention};
-use crow_ingest::cctv::{CameraConfig, CameraPorts, CameraReport, run_camera_with};
+use crow_ingest::cctv::CameraReport;
 use crow_server::Backends;
-use crow_vision::detect::{CenterFace, CenterFaceConfig, runtime};
+use crow_server::cctv::{ArchiveSpec, CameraSpec, FaceSpec, load_face_detector, run_camera};
+use crow_vision::detect::CenterFace;
 use crow_vision::encode::{ArchiveEncoder, VideoWriter, format_for_path, is_video_path};
 use crow_vision::pipeline::{PipelineConfig, VisionPipeline};
 use crow_vision::source::{SourceConfig, SourceKind};
-use crow_vision::zones::ZonesConfig;
 use indicatif::{ProgressBar, ProgressStyle};
-
-/// The CenterFace model under a models directory.
-pub fn centerface_path(models: &Path) -> PathBuf {
-    models.join("centerface").join("centerface.onnx")
-}
-
-/// ONNX Runtime allows one environment per process: whichever of crow-nlp and crow-vision built
-/// it first hands it to the other. Called before either loads a model.
-pub fn share_onnx_environment() {
-    if let Some((lib, env)) = crow_nlp::onnx::runtime::loaded() {
-        crow_vision::detect::runtime::adopt(lib, env.clone());
-    } else if let Some((lib, env)) = crow_vision::detect::runtime::loaded() {
-        crow_nlp::onnx::runtime::adopt(lib, env.clone());
-    }
-}
 
 /// Face detector options shared by `blur` and `video`.
 #[derive(Debug, Clone, clap::Args)]
@@ -56,19 +41,23 @@ pub struct DetectArgs {
 }
 
 impl DetectArgs {
-    fn detector(&self, models: &Path) -> Result<CenterFace> {
-        share_onnx_environment();
-        let model = self.face_model.clone().unwrap_or_else(|| centerface_path(models));
-        let config = CenterFaceConfig {
+    /// The face detector settings.
+    pub fn face_spec(&self) -> FaceSpec {
+        FaceSpec {
+            model: self.face_model.clone(),
             threshold: self.threshold,
             max_side: self.max_side,
-            ..CenterFaceConfig::default()
-        };
-        CenterFace::load(&runtime::library_path(models), &model, config)
-            .with_context(|| format!("loading the face detector {} (run `make models`)", model.display()))
+            intra_threads: 0,
+        }
     }
 
-    fn mask(&self) -> MaskSpec {
+    /// Loads CenterFace as these options say.
+    pub fn load(&self, models: &Path) -> Result<CenterFace> {
+        Ok(load_face_detector(&self.face_spec(), models)?)
+    }
+
+    /// The mask settings.
+    pub fn mask_spec(&self) -> MaskSpec {
         MaskSpec {
             mode: self.mode,
             padding: self.padding,
@@ -81,11 +70,11 @@ pub async fn blur(models: &Path, input: &Path, output: &Path, detect: &DetectArg
     if input == output {
         bail!("the output must be another file than the input");
     }
-    let detector = detect.detector(models)?;
+    let detector = detect.load(models)?;
     if is_image_path(input) {
         let frame = crow_vision::image_io::read_image(input, 0)?;
         let faces = detector.detect(&frame)?;
-        let masked = MaskedFrame::mask(frame, &faces, &detect.mask());
+        let masked = MaskedFrame::mask(frame, &faces, &detect.mask_spec());
         let format = format_for_path(output)?;
         let img = ArchiveEncoder::new(format, quality)?.encode(&masked)?;
         write_atomically(output, &img.bytes)?;
@@ -108,7 +97,7 @@ pub async fn blur(models: &Path, input: &Path, output: &Path, detect: &DetectArg
     let mut source = crow_vision::source::open(&cfg)?;
     let pipeline_cfg = PipelineConfig {
         detect_all: detect.every_frame,
-        mask: detect.mask(),
+        mask: detect.mask_spec(),
         ..PipelineConfig::default()
     };
     let mut pipeline = VisionPipeline::new(pipeline_cfg, detector)?;
@@ -134,7 +123,7 @@ pub async fn blur(models: &Path, input: &Path, output: &Path, detect: &DetectArg
                 writer = Some(w);
             }
         }
-        if frames % 10 == 0 {
+        if frames.is_multiple_of(10) {
             let s = pipeline.stats();
             bar.set_message(format!(
                 "{frames} frames, {:.1} frames/s, detector on {} of them, {} face regions masked",
@@ -239,33 +228,23 @@ pub struct VideoArgs {
 /// worker). Returns the report and how many jobs this process ran.
 pub async fn run_video(b: &Backends, models: &Path, args: &VideoArgs) -> Result<(CameraReport, usize)> {
     crate::require_org(b, &args.org).await?;
-    let mut src_cfg = SourceConfig::new(args.source.clone());
-    src_cfg.fps = args.fps;
-    src_cfg.stall_secs = args.stall_secs;
-    // A file's frames are stamped from when this run started (live streams use the clock).
-    src_cfg.start_ms = crow_server::now_millis();
-    let zones = match &args.zones {
-        Some(p) => ZonesConfig::load(p)?,
-        None => ZonesConfig::default(),
+    let mut spec = CameraSpec::new(&args.camera, &args.source);
+    spec.source.fps = args.fps;
+    spec.source.stall_secs = args.stall_secs;
+    spec.zones = args.zones.clone();
+    spec.pipeline.detect_all = args.detect.every_frame;
+    spec.pipeline.mask = args.detect.mask_spec();
+    spec.archive = ArchiveSpec {
+        enabled: !args.no_archive,
+        format: args.format,
+        quality: args.quality,
+        max_width: None,
+        retention: Retention {
+            max_bytes: args.max_bytes,
+            max_age_secs: args.max_age_days * 86_400,
+        },
     };
-    let mut camera = CameraConfig::new(&args.camera);
-    camera.archive.enabled = !args.no_archive;
-    camera.archive.retention = Retention {
-        max_bytes: args.max_bytes,
-        max_age_secs: args.max_age_days * 86_400,
-    };
-    camera.max_stalls = args.max_stalls;
-    camera.validate()?;
-    let pipeline_cfg = PipelineConfig {
-        detect_all: args.detect.every_frame,
-        mask: args.detect.mask(),
-        zones,
-        ..PipelineConfig::default()
-    };
-    let detector = args.detect.detector(models)?;
-    let mut pipeline = VisionPipeline::new(pipeline_cfg, detector)?;
-    let encoder = ArchiveEncoder::new(args.format, args.quality)?;
-    let mut source: Box<dyn FrameSource> = crow_vision::source::open(&src_cfg)?;
+    spec.max_stalls = args.max_stalls;
 
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();
@@ -280,7 +259,7 @@ pub async fn run_video(b: &Backends, models: &Path, args: &VideoArgs) -> Result<
     let mut frames = 0u64;
     let mut on_frame = |out: &crow_core::video::ProcessedFrame| {
         frames += 1;
-        if frames % 10 == 0 {
+        if frames.is_multiple_of(10) {
             bar.set_message(format!(
                 "{frames} frames, {:.1} frames/s, {} people in view",
                 frames as f64 / started.elapsed().as_secs_f64(),
@@ -289,23 +268,9 @@ pub async fn run_video(b: &Backends, models: &Path, args: &VideoArgs) -> Result<
             bar.tick();
         }
     };
-    let ports = CameraPorts {
-        queue: b.store(),
-        blobs: &b.blobs,
-        video: b.store(),
-    };
     let stop_fn = move || stop.load(Ordering::SeqCst);
-    let report = run_camera_with(
-        &args.org,
-        &camera,
-        source.as_mut(),
-        &mut pipeline,
-        &encoder,
-        &ports,
-        &stop_fn,
-        &mut on_frame,
-    )
-    .await?;
+    let face = args.detect.face_spec();
+    let report = run_camera(b, &args.org, &spec, &face, models, &stop_fn, &mut on_frame).await?;
     bar.finish_and_clear();
     let mut jobs = 0;
     if let Some(_lock) = b.become_worker().await? {

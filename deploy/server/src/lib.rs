@@ -16,6 +16,7 @@
 #![warn(missing_docs)]
 
 pub mod blocking;
+pub mod cctv;
 pub mod metrics;
 
 use std::net::SocketAddr;
@@ -67,6 +68,9 @@ pub enum ServerError {
     /// The `[social]` table is invalid.
     #[error(transparent)]
     Social(#[from] crow_ingest::social::SocialError),
+    /// A camera (the `[cctv]` table, or `crow video`) is misconfigured or failed.
+    #[error("cctv: {0}")]
+    Cctv(String),
 }
 
 /// Server configuration. Layered by the CLI: defaults, then a file, then `CROW_*` variables.
@@ -97,6 +101,11 @@ pub struct ServerConfig {
     /// when set, the server also polls these sources on their schedules (with the worker).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub social: Option<crow_ingest::social::config::SocialConfig>,
+    /// Cameras (the `[cctv]` table, see [`cctv`]): when set, the server runs them, each
+    /// restarted with backoff when it fails. The CenterFace model is read from the `[nlp]`
+    /// table's `models_dir` unless `[cctv.face] model` names one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cctv: Option<cctv::CctvConfig>,
 }
 
 impl Default for ServerConfig {
@@ -112,6 +121,7 @@ impl Default for ServerConfig {
             nlp: NlpConfig::default(),
             vectors: HnswConfig::default(),
             social: None,
+            cctv: None,
         }
     }
 }
@@ -352,6 +362,7 @@ pub struct Server {
     task: tokio::task::JoinHandle<Result<(), ServerError>>,
     worker: Option<tokio::task::JoinHandle<()>>,
     social: Option<tokio::task::JoinHandle<()>>,
+    cameras: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Server {
@@ -365,6 +376,10 @@ impl Server {
             })?),
             _ => None,
         };
+        // So does a bad [cctv] table.
+        if let Some(c) = &config.cctv {
+            c.validate()?;
+        }
         let backends = Arc::new(Backends::open(&config)?);
         let listener = tokio::net::TcpListener::bind(config.addr)
             .await
@@ -428,6 +443,15 @@ impl Server {
             }
             (None, _) => None,
         };
+        let cameras = match &config.cctv {
+            Some(c) => cctv::spawn_cameras(
+                backends.clone(),
+                c.clone(),
+                config.nlp.models_dir.clone(),
+                shutdown.subscribe(),
+            ),
+            None => Vec::new(),
+        };
         tracing::info!(%addr, data = %config.data_dir.display(), "crow server listening");
         Ok(Server {
             addr,
@@ -436,6 +460,7 @@ impl Server {
             task,
             worker,
             social,
+            cameras,
         })
     }
 
@@ -454,6 +479,10 @@ impl Server {
         let _ = self.shutdown.send(true);
         if let Some(s) = self.social {
             let _ = s.await;
+        }
+        // Cameras flush their pending events into the queue before the worker stops.
+        for c in self.cameras {
+            let _ = c.await;
         }
         if let Some(w) = self.worker {
             let _ = w.await;
