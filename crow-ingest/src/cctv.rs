@@ -271,14 +271,24 @@ pub async fn run_camera_with(
     };
     let mut stalls_in_row = 0u32;
     let mut last_heatmap: Option<Millis> = None;
+    // A source that fails and then ends (a file ffmpeg cannot read) failed: the run is an error.
+    let mut failed: Option<String> = None;
     while !stop() {
         let frame = match source.next_frame().await {
             Ok(Some(f)) => {
                 stalls_in_row = 0;
+                failed = None;
                 f
             }
-            Ok(None) => break,
+            Ok(None) => {
+                if let Some(msg) = failed {
+                    cam.flush().await?;
+                    return Err(Error::Unavailable(format!("camera {}: {msg}", cfg.id)));
+                }
+                break;
+            }
             Err(Error::Unavailable(msg)) => {
+                failed = Some(msg.clone());
                 cam.report.stalls += 1;
                 stalls_in_row += 1;
                 tracing::warn!(camera = %cfg.id, "{msg}; waiting for the source to come back");

@@ -13,7 +13,7 @@
 use std::path::{Path, PathBuf};
 
 use crow_core::model::FrameEventKind;
-use crow_core::ports::{BoundingBox, Frame, FrameAnalysis, FrameAnalyzer, FrameProcessor, FrameSource};
+use crow_core::ports::{Frame, FrameAnalysis, FrameAnalyzer, FrameProcessor};
 use crow_core::video::FrameObservation;
 use crow_vision::pipeline::{PeopleFrom, PipelineConfig, VisionPipeline};
 use crow_vision::source::{SourceConfig, SourceKind, open};
@@ -78,10 +78,6 @@ fn run<F: std::future::Future>(f: F) -> F::Output {
         .build()
         .unwrap()
         .block_on(f)
-}
-
-fn overlaps(a: &BoundingBox, (x, y, w, h): (f32, f32, f32, f32)) -> bool {
-    a.x < x + w && x < a.x + a.w && a.y < y + h && y < a.y + a.h
 }
 
 /// An analyzer that sees nothing: people come from motion.
@@ -221,6 +217,7 @@ mod faces {
     use std::sync::OnceLock;
     use std::sync::atomic::{AtomicU64, Ordering};
 
+    use crow_core::ports::BoundingBox;
     use crow_core::video::{MaskMode, MaskSpec, MaskedFrame};
     use crow_vision::detect::{CENTERFACE_MODEL, CenterFace, CenterFaceConfig, runtime};
     use crow_vision::image_io::read_image;
@@ -259,6 +256,10 @@ mod faces {
     fn checker() -> Option<&'static CenterFace> {
         static D: OnceLock<Option<CenterFace>> = OnceLock::new();
         D.get_or_init(|| load(0.2)).as_ref()
+    }
+
+    fn overlaps(a: &BoundingBox, (x, y, w, h): (f32, f32, f32, f32)) -> bool {
+        a.x < x + w && x < a.x + a.w && a.y < y + h && y < a.y + a.h
     }
 
     fn strong(boxes: Vec<BoundingBox>) -> Vec<BoundingBox> {

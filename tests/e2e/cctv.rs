@@ -21,7 +21,7 @@ use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crow_core::ports::{BoundingBox, Frame, FrameSource};
+use crow_core::ports::{BoundingBox, Frame};
 use crow_e2e::*;
 use crow_vision::detect::{CENTERFACE_MODEL, CenterFace, CenterFaceConfig, runtime};
 use crow_vision::image_io::decode_image;
@@ -279,25 +279,35 @@ fn scan(root: &Path) -> Scan {
     s
 }
 
-/// Text (a log, an API answer) carries no image: no image bytes, no `data:` URL, no base64 of
-/// an image, no long base64 run at all.
-fn assert_no_image_data(what: &str, text: &[u8]) {
-    assert!(
-        embedded_images(&[&[0u8][..], text].concat()).is_empty(),
-        "{what} holds image bytes"
-    );
+/// What in a text (a log, an API answer) looks like an image: image bytes, a `data:` URL, the
+/// base64 of an image, or any long base64 run; `None` when nothing does.
+fn image_data_in(text: &[u8]) -> Option<String> {
+    if !embedded_images(&[&[0u8][..], text].concat()).is_empty() {
+        return Some("image bytes".into());
+    }
     let t = String::from_utf8_lossy(text);
     for needle in ["data:image", "/9j/", "iVBORw0KGgo", "UklGR"] {
-        assert!(!t.contains(needle), "{what} holds {needle:?} (an image in base64?)");
+        if t.contains(needle) {
+            return Some(format!("{needle:?} (an image in base64?)"));
+        }
     }
     let mut run = 0;
     for c in t.chars() {
         if c.is_ascii_alphanumeric() || c == '+' || c == '/' || c == '=' {
             run += 1;
-            assert!(run < 200, "{what} holds a base64-like run of 200+ characters");
+            if run >= 200 {
+                return Some("a base64-like run of 200+ characters".into());
+            }
         } else {
             run = 0;
         }
+    }
+    None
+}
+
+fn assert_no_image_data(what: &str, text: &[u8]) {
+    if let Some(found) = image_data_in(text) {
+        panic!("{what} holds {found}");
     }
 }
 
@@ -573,6 +583,52 @@ fn no_face_survives_anywhere_the_channel_writes() {
     }
 }
 
+/// The search above can fail: a face leaked as a picture, inside a database-like file, gzipped,
+/// as a video, or as base64 in a log is found.
+#[test]
+fn the_leak_search_finds_a_face_in_every_form() {
+    if !vision_models_present() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let png = std::fs::read(images().join("astronaut.png")).unwrap();
+    let leak = dir.path().join("leak");
+    std::fs::create_dir_all(leak.join("deep")).unwrap();
+    std::fs::write(leak.join("deep/0001.bin"), &png).unwrap();
+    let mut page = vec![0u8; 4096];
+    page.extend_from_slice(&png);
+    page.extend_from_slice(&[0u8; 100]);
+    std::fs::write(leak.join("store.sqlite"), &page).unwrap();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(&png).unwrap();
+    std::fs::write(leak.join("raw.gz"), gz.finish().unwrap()).unwrap();
+    one_face_clip(&leak.join("clip.mp4"), &["-t", "0.5"]);
+    let s = scan(&leak);
+    let mut wheres: Vec<&str> = s.faces.iter().map(|(w, _)| w.as_str()).collect();
+    wheres.dedup();
+    for what in ["0001.bin", "store.sqlite at byte 4096", "raw.gz", "clip.mp4 frame 0"] {
+        assert!(
+            wheres.iter().any(|w| w.contains(what)),
+            "no face found in {what}: {wheres:?}"
+        );
+    }
+    let b64 = format!(
+        "DEBUG frame=data {}",
+        base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &png[..300])
+    );
+    assert!(
+        image_data_in(b64.as_bytes()).is_some(),
+        "base64 image data in a log is caught"
+    );
+    assert!(image_data_in(&png[..64]).is_some(), "image bytes in a log are caught");
+    let long = format!("token={}", "QUJD".repeat(60));
+    assert!(image_data_in(long.as_bytes()).is_some(), "a long base64 run is caught");
+    assert_no_image_data(
+        "a clean log",
+        b"INFO camera=cam-1 frames=120 key=cctv-frames/org_x/cam-1/0001.jpg",
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // crow blur.
 
@@ -662,71 +718,101 @@ fn assert_nothing_unmasked(data: &Path) {
 }
 
 #[test]
-fn a_corrupt_picture_and_truncated_videos_are_clear_errors() {
+fn a_corrupt_picture_is_a_clear_error_and_leaves_no_output() {
+    if !vision_models_present() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let png = std::fs::read(images().join("astronaut.png")).unwrap();
+    let cut = dir.path().join("cut.png");
+    std::fs::write(&cut, &png[..png.len() / 2]).unwrap();
+    let out = dir.path().join("cut-out.png");
+    let (status, _, err, took) = run_crow(&data, &["blur", cut.to_str().unwrap(), out.to_str().unwrap()], 60);
+    eprintln!("corrupt png ({took:?}): {err}");
+    assert!(status.is_some_and(|s| !s.success()), "{status:?}: {err}");
+    assert!(
+        err.contains("cut.png") && err.contains("unexpected end of file"),
+        "the error names the file and the problem: {err}"
+    );
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("cut-out"))
+        .collect();
+    assert!(left.is_empty(), "an output was written for a corrupt input: {left:?}");
+}
+
+/// Half a recording whose mp4 index (moov) is at the end: not one frame can be read. That is
+/// an error naming the file and the problem, not a successful run of no frames.
+#[test]
+fn a_video_cut_before_its_index_is_a_clear_error() {
     if !vision_models_present() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let org = create_org(&data, "Errors");
-
-    // A PNG cut in half.
-    let png = std::fs::read(images().join("astronaut.png")).unwrap();
-    let cut = dir.path().join("cut.png");
-    std::fs::write(&cut, &png[..png.len() / 2]).unwrap();
-    let out = dir.path().join("cut-out.png");
-    let (status, _, err, took) = run_crow(&data, &["blur", cut.to_str().unwrap(), out.to_str().unwrap()], 60);
-    assert!(status.is_some_and(|s| !s.success()), "{status:?}: {err}");
-    assert!(err.contains("cut.png"), "the error names the file: {err}");
-    assert!(!out.exists(), "an output was written for a corrupt input");
-    assert!(
-        std::fs::read_dir(dir.path())
-            .unwrap()
-            .all(|e| !e.unwrap().file_name().to_string_lossy().contains("cut-out")),
-        "a partial output was left behind"
-    );
-    eprintln!("corrupt png ({took:?}): {err}");
-
-    // An mp4 with its index (moov) at the end, cut in half: no frame can be read.
     let whole = dir.path().join("whole.mp4");
     one_face_clip(&whole, &[]);
     let bytes = std::fs::read(&whole).unwrap();
-    let no_index = dir.path().join("no-index.mp4");
-    std::fs::write(&no_index, &bytes[..bytes.len() / 2]).unwrap();
-    let (status, _, err, took) = run_crow(
-        &data,
-        &["video", no_index.to_str().unwrap(), "--org", &org.org_id, "--json"],
-        60,
-    );
-    eprintln!("no index ({took:?}): {err}");
-    assert!(status.is_some_and(|s| !s.success()), "{status:?}: {err}");
-    assert!(
-        err.contains("no-index.mp4") && err.contains("moov atom not found"),
-        "{err}"
-    );
-
-    // With the index up front (faststart), the first half plays: it is processed, masked,
-    // and the cut is reported rather than passed over in silence.
-    let fast = dir.path().join("fast.mp4");
-    one_face_clip(&fast, &["-movflags", "+faststart"]);
-    let bytes = std::fs::read(&fast).unwrap();
-    let half = dir.path().join("half-fast.mp4");
-    std::fs::write(&half, &bytes[..bytes.len() / 2]).unwrap();
+    let cut = dir.path().join("no-index.mp4");
+    std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
     let (status, stdout, err, took) = run_crow(
         &data,
-        &["video", half.to_str().unwrap(), "--org", &org.org_id, "--json"],
+        &["video", cut.to_str().unwrap(), "--org", &org.org_id, "--json"],
         60,
     );
-    eprintln!("half a faststart file ({took:?}): {status:?}\n{stdout}\n{err}");
-    assert!(status.is_some(), "crow video hung on a truncated file");
-    if status.is_some_and(|s| s.success()) {
-        let report = report_of(&stdout);
-        let frames = report["frames"].as_u64().unwrap();
-        assert!(frames > 0 && frames < 40, "{report}");
-    } else {
-        assert!(err.contains("half-fast.mp4"), "the error names the file: {err}");
+    eprintln!("no-index.mp4 ({took:?}): {status:?}\n{stdout}\n{err}");
+    assert!(
+        status.is_some_and(|s| !s.success()),
+        "a video without a readable frame is reported as a success ({status:?}): {stdout}\n{err}"
+    );
+    let last = err.lines().last().unwrap_or_default();
+    assert!(
+        last.contains("no-index.mp4") && last.contains("moov atom not found"),
+        "the error names the file and the problem: {err}"
+    );
+    assert!(archive(&data).is_empty());
+}
+
+/// A recording with its index up front (faststart) cut at 60 %: the part before the cut is
+/// processed and masked, and the cut is reported (naming the file), not passed over in silence.
+#[test]
+fn a_truncated_faststart_video_is_processed_up_to_the_cut_and_reported() {
+    if !vision_models_present() {
+        return;
     }
-    assert!(took < Duration::from_secs(60));
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let org = create_org(&data, "Errors");
+    let whole = dir.path().join("whole.mp4");
+    one_face_clip(&whole, &["-g", "10", "-movflags", "+faststart"]);
+    let bytes = std::fs::read(&whole).unwrap();
+    let cut = dir.path().join("cut-faststart.mp4");
+    std::fs::write(&cut, &bytes[..bytes.len() * 6 / 10]).unwrap();
+    let (status, stdout, err, took) = run_crow(
+        &data,
+        &["video", cut.to_str().unwrap(), "--org", &org.org_id, "--json"],
+        60,
+    );
+    eprintln!("cut-faststart.mp4 ({took:?}): {status:?}\n{stdout}\n{err}");
+    let status = status.expect("crow video hung on a truncated file");
+    assert!(
+        err.contains("cut-faststart.mp4"),
+        "the cut is reported, naming the file: {err}"
+    );
+    assert!(
+        err.contains("partial file") || err.contains("Invalid data"),
+        "the problem is named: {err}"
+    );
+    if status.success() {
+        // Processed up to the cut.
+        let frames = report_of(&stdout)["frames"].as_u64().unwrap();
+        assert!((10..40).contains(&frames), "{stdout}");
+    }
+    let archived = archive(&data);
+    assert!(!archived.is_empty(), "the part before the cut was archived");
     assert_nothing_unmasked(&data);
 }
 
@@ -977,7 +1063,7 @@ fn a_live_mjpeg_camera_that_restarts_is_resumed_and_ctrl_c_stops_cleanly() {
     let report = &v["report"];
     eprintln!("live: {v}");
     assert!(report["stalls"].as_u64().unwrap() >= 1, "{report}");
-    assert!(report["frames"].as_u64().unwrap() >= 10, "{report}");
+    assert!(report["frames"].as_u64().unwrap() >= 4, "{report}");
     let events = report["events"].as_u64().unwrap();
     assert!(events > 0, "{report}");
     assert!(v["jobs_run"].as_u64().unwrap() >= 1, "{v}");
@@ -995,6 +1081,9 @@ fn a_live_mjpeg_camera_that_restarts_is_resumed_and_ctrl_c_stops_cleanly() {
     srv.stop();
 }
 
+/// SIGTERM (what systemd, Docker and Kubernetes send) stops `crow video` as Ctrl-C does: the
+/// pending events are flushed and stored, the report printed, exit 0. (`crow serve` already
+/// handles both signals.)
 #[test]
 fn sigterm_stops_a_live_camera_cleanly() {
     if !vision_models_present() {
@@ -1087,7 +1176,11 @@ fn help_names_the_options_and_a_bad_zones_file_names_the_field() {
             "lines[0]",
         ),
         (r#"{"zones": [], "dwell_min_secs": -1}"#, "dwell_min_secs"),
-        (r#"{"zone": []}"#, "zone"),
+        (r#"{"zone": []}"#, "unknown field `zone`"),
+        (
+            r#"{"lines": [{"name": "door", "from": [0.5, 0.0]}]}"#,
+            "missing field `to`",
+        ),
     ] {
         let file = dir.path().join("zones.json");
         std::fs::write(&file, zones).unwrap();

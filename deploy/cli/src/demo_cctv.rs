@@ -73,6 +73,16 @@ pub async fn run(b: &Backends, models: &Path, data_dir: &Path, org: &str) -> Res
         max_bytes: 64 << 20,
         max_age_secs: 7 * 86_400,
     };
-    let report = run_camera(b, org, &spec, &FaceSpec::default(), models, &|| false, &mut |_| {}).await?;
+    let report = run_camera(
+        b,
+        org,
+        &spec,
+        &FaceSpec::default(),
+        None,
+        models,
+        &|| false,
+        &mut |_| {},
+    )
+    .await?;
     Ok((report, clip))
 }

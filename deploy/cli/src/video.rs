@@ -10,7 +10,7 @@ use crow_core::ports::ImageEncoder;
 use crow_core::video::{ImageFormat, MaskMode, MaskSpec, MaskedFrame, Retention};
 use crow_ingest::cctv::CameraReport;
 use crow_server::Backends;
-use crow_server::cctv::{ArchiveSpec, CameraSpec, FaceSpec, load_face_detector, run_camera};
+use crow_server::cctv::{ArchiveSpec, CameraSpec, FaceSpec, PeopleSpec, load_face_detector, run_camera};
 use crow_vision::detect::CenterFace;
 use crow_vision::encode::{ArchiveEncoder, VideoWriter, format_for_path, is_video_path};
 use crow_vision::pipeline::{PipelineConfig, VisionPipeline};
@@ -101,8 +101,14 @@ pub async fn blur(models: &Path, input: &Path, output: &Path, detect: &DetectArg
         ..PipelineConfig::default()
     };
     let mut pipeline = VisionPipeline::new(pipeline_cfg, detector)?;
-    let bar = ProgressBar::new_spinner();
-    bar.set_style(ProgressStyle::with_template("{spinner} {msg}").expect("valid template"));
+    // A bar when ffprobe knows the frame count, else a spinner.
+    let bar = match frame_count(input) {
+        Some(n) => ProgressBar::new(n).with_style(
+            ProgressStyle::with_template("{bar:30} {pos}/{len} frames, eta {eta} · {msg}").expect("valid template"),
+        ),
+        None => ProgressBar::new_spinner()
+            .with_style(ProgressStyle::with_template("{spinner} {pos} frames · {msg}").expect("valid template")),
+    };
     let started = Instant::now();
     let mut writer: Option<VideoWriter> = None;
     let mut pending: Option<MaskedFrame> = None;
@@ -123,15 +129,15 @@ pub async fn blur(models: &Path, input: &Path, output: &Path, detect: &DetectArg
                 writer = Some(w);
             }
         }
+        bar.set_position(frames);
         if frames.is_multiple_of(10) {
             let s = pipeline.stats();
             bar.set_message(format!(
-                "{frames} frames, {:.1} frames/s, detector on {} of them, {} face regions masked",
+                "{:.1} frames/s, detector on {}, {} face regions masked",
                 frames as f64 / started.elapsed().as_secs_f64(),
                 s.analyzed,
                 s.masked_regions
             ));
-            bar.tick();
         }
     }
     if let (None, Some(only)) = (&writer, pending.take()) {
@@ -155,6 +161,29 @@ pub async fn blur(models: &Path, input: &Path, output: &Path, detect: &DetectArg
         output.display()
     );
     Ok(())
+}
+
+/// The video's frame count as its container states it (`ffprobe`), when it does.
+fn frame_count(path: &Path) -> Option<u64> {
+    let out = std::process::Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-select_streams",
+            "v:0",
+            "-show_entries",
+            "stream=nb_frames",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(path)
+        .output()
+        .ok()?;
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .ok()
+        .filter(|n| *n > 0)
 }
 
 fn is_image_path(p: &Path) -> bool {
@@ -196,6 +225,11 @@ pub struct VideoArgs {
     /// Frames per second to extract (default: the source's own rate).
     #[arg(long)]
     pub fps: Option<f64>,
+    /// A person detector (YOLOv8-style ONNX export, COCO class 0 = person) to count people with;
+    /// without one, people are counted from moving blobs. Other layouts: a `[people]` table in
+    /// `crow serve --cameras`.
+    #[arg(long)]
+    pub person_model: Option<PathBuf>,
     #[command(flatten)]
     pub detect: DetectArgs,
     /// Archive format for masked keyframes: jpeg or webp.
@@ -248,9 +282,13 @@ pub async fn run_video(b: &Backends, models: &Path, args: &VideoArgs) -> Result<
 
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();
+    // Ctrl-C or SIGTERM stops between frames and flushes; a second Ctrl-C exits at once.
     tokio::spawn(async move {
+        crow_server::shutdown_signal().await;
+        flag.store(true, Ordering::SeqCst);
+        eprintln!("crow video: stopping (Ctrl-C again to quit at once)");
         if tokio::signal::ctrl_c().await.is_ok() {
-            flag.store(true, Ordering::SeqCst);
+            std::process::exit(130);
         }
     });
     let bar = ProgressBar::new_spinner();
@@ -270,7 +308,21 @@ pub async fn run_video(b: &Backends, models: &Path, args: &VideoArgs) -> Result<
     };
     let stop_fn = move || stop.load(Ordering::SeqCst);
     let face = args.detect.face_spec();
-    let report = run_camera(b, &args.org, &spec, &face, models, &stop_fn, &mut on_frame).await?;
+    let people = args.person_model.as_ref().map(|model| PeopleSpec {
+        model: model.clone(),
+        detector: Default::default(),
+    });
+    let report = run_camera(
+        b,
+        &args.org,
+        &spec,
+        &face,
+        people.as_ref(),
+        models,
+        &stop_fn,
+        &mut on_frame,
+    )
+    .await?;
     bar.finish_and_clear();
     let mut jobs = 0;
     if let Some(_lock) = b.become_worker().await? {

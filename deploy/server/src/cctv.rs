@@ -25,7 +25,7 @@ use std::time::Duration;
 use crow_core::ports::FrameSource;
 use crow_core::video::{ImageFormat, ProcessedFrame, Retention};
 use crow_ingest::cctv::{ArchiveConfig, CameraConfig, CameraPorts, CameraReport, run_camera_with};
-use crow_vision::detect::{CenterFace, CenterFaceConfig, runtime};
+use crow_vision::detect::{CenterFace, CenterFaceConfig, Detectors, ObjectDetector, ObjectDetectorConfig, runtime};
 use crow_vision::encode::ArchiveEncoder;
 use crow_vision::pipeline::{PipelineConfig, VisionPipeline};
 use crow_vision::source::SourceConfig;
@@ -62,6 +62,19 @@ impl Default for FaceSpec {
             intra_threads: 0,
         }
     }
+}
+
+/// A person detector (the `[cctv.people]` table): any YOLO- or SSD-style ONNX model. Without
+/// one, people are counted from motion blobs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PeopleSpec {
+    /// The ONNX model.
+    pub model: PathBuf,
+    /// Its input and output layout, person class ids and thresholds (defaults: a YOLOv8 COCO
+    /// export).
+    #[serde(default)]
+    pub detector: ObjectDetectorConfig,
 }
 
 /// A camera's archive settings.
@@ -174,6 +187,9 @@ pub struct CctvConfig {
     /// Face detector settings.
     #[serde(default)]
     pub face: FaceSpec,
+    /// A person detector, if any.
+    #[serde(default)]
+    pub people: Option<PeopleSpec>,
     /// The cameras.
     pub cameras: Vec<CameraSpec>,
 }
@@ -226,13 +242,28 @@ pub fn load_face_detector(face: &FaceSpec, models: &Path) -> Result<CenterFace, 
     })
 }
 
+/// Loads the face detector and, when `people` names one, the person detector.
+pub fn load_detectors(face: &FaceSpec, people: Option<&PeopleSpec>, models: &Path) -> Result<Detectors, ServerError> {
+    let faces = load_face_detector(face, models)?;
+    let people = match people {
+        Some(p) => Some(
+            ObjectDetector::load(&runtime::library_path(models), &p.model, p.detector.clone())
+                .map_err(|e| ServerError::Cctv(format!("loading the person detector {}: {e}", p.model.display())))?,
+        ),
+        None => None,
+    };
+    Ok(Detectors { faces, people })
+}
+
 /// Runs one camera until its source ends or `stop` turns true. The events go to the queue as
 /// `process-video` jobs (the worker stores them); masked keyframes go to the object store.
+#[allow(clippy::too_many_arguments)]
 pub async fn run_camera(
     b: &Backends,
     org: &str,
     spec: &CameraSpec,
     face: &FaceSpec,
+    people: Option<&PeopleSpec>,
     models: &Path,
     stop: &(dyn Fn() -> bool + Sync),
     on_frame: &mut (dyn FnMut(&ProcessedFrame) + Send),
@@ -243,7 +274,7 @@ pub async fn run_camera(
     if let Some(z) = &spec.zones {
         pipeline_cfg.zones = ZonesConfig::load(z).map_err(|e| ServerError::Cctv(e.to_string()))?;
     }
-    let detector = load_face_detector(face, models)?;
+    let detector = load_detectors(face, people, models)?;
     let mut pipeline = VisionPipeline::new(pipeline_cfg, detector).map_err(|e| ServerError::Cctv(e.to_string()))?;
     let encoder = ArchiveEncoder::new(spec.archive.format, spec.archive.quality)
         .map_err(|e| ServerError::Cctv(e.to_string()))?
@@ -303,7 +334,7 @@ pub fn spawn_cameras(
                 loop {
                     let stopped = || flag.load(Ordering::SeqCst);
                     tracing::info!(camera = %spec.id, source = %crow_vision::source::redact_uri(&spec.source.uri), "camera starting");
-                    match run_camera(&b, &cfg.org, spec, &cfg.face, &models, &stopped, &mut |_| {}).await {
+                    match run_camera(&b, &cfg.org, spec, &cfg.face, cfg.people.as_ref(), &models, &stopped, &mut |_| {}).await {
                         Ok(r) => {
                             tracing::info!(
                                 camera = %spec.id,
