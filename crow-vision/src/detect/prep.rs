@@ -332,6 +332,10 @@ pub(crate) fn session(ort_library: &Path, model: &Path, intra_threads: usize) ->
     let mut builder = Session::builder(env)
         .map_err(|e| VisionError::Runtime(format!("creating a session: {e}")))?
         .with_optimization_level(ort::session::builder::GraphOptimizationLevel::Level3)
+        .map_err(runtime_error)?
+        // Between two frames the caller decodes, masks and encodes (ffmpeg children included):
+        // ONNX Runtime's workers spinning for more work would take those cores from it.
+        .with_intra_op_spinning(false)
         .map_err(runtime_error)?;
     if intra_threads > 0 {
         builder = builder.with_intra_threads(intra_threads).map_err(runtime_error)?;
