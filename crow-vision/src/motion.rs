@@ -117,8 +117,6 @@ pub struct MotionDetector {
     masked: Vec<u8>,
     labels: Vec<u32>,
     stack: Vec<usize>,
-    /// Per-cell sums of one grid row, while downscaling.
-    scratch_sum: Vec<u32>,
 }
 
 impl MotionDetector {
@@ -139,7 +137,6 @@ impl MotionDetector {
             masked: Vec::new(),
             labels: Vec::new(),
             stack: Vec::new(),
-            scratch_sum: Vec::new(),
         })
     }
 
@@ -243,53 +240,26 @@ impl MotionDetector {
 
     /// Gray level of each `step × step` cell, averaged over a 4×4 grid of samples inside it
     /// (like a bilinear resize, it reads a fraction of the pixels: 1080p costs ~270k samples).
-    /// The sums run row by row (one sampled frame row at a time, every cell of it), which reads
-    /// memory in order; the result is the same integer sum in any order.
     fn downscale(&mut self, frame: &Frame) {
-        let row_bytes = frame.width as usize * 3;
+        let w = frame.width as usize;
         let step = self.step;
         let k = step.min(4);
-        let mut offs = [0usize; 4];
-        for (i, o) in offs.iter_mut().enumerate().take(k) {
-            *o = i * step / k + step / (2 * k);
-        }
-        let offs = &offs[..k];
-        let div = 256 * (k * k) as u32;
-        let mut acc = std::mem::take(&mut self.scratch_sum);
-        acc.clear();
-        acc.resize(self.gw, 0);
-        let span = (self.gw - 1) * step * 3 + offs[k - 1] * 3 + 3;
+        let offs: Vec<usize> = (0..k).map(|i| i * step / k + step / (2 * k)).collect();
+        let rgb = &frame.rgb;
         for gy in 0..self.gh {
-            acc.iter_mut().for_each(|a| *a = 0);
-            for &oy in offs {
-                let start = (gy * step + oy) * row_bytes;
-                let line = &frame.rgb[start..start + span];
-                if k == 4 {
-                    let o = [offs[0] * 3, offs[1] * 3, offs[2] * 3, offs[3] * 3];
-                    for (gx, a) in acc.iter_mut().enumerate() {
-                        let cell = &line[gx * step * 3..gx * step * 3 + o[3] + 3];
-                        let mut sum = 0u32;
-                        for &p in &o {
-                            sum += 77 * cell[p] as u32 + 150 * cell[p + 1] as u32 + 29 * cell[p + 2] as u32;
-                        }
-                        *a += sum;
-                    }
-                } else {
-                    for (gx, a) in acc.iter_mut().enumerate() {
-                        let base = gx * step * 3;
-                        for &ox in offs {
-                            let p = base + ox * 3;
-                            *a += 77 * line[p] as u32 + 150 * line[p + 1] as u32 + 29 * line[p + 2] as u32;
-                        }
+            let row = &mut self.gray[gy * self.gw..(gy + 1) * self.gw];
+            for (gx, out) in row.iter_mut().enumerate() {
+                let mut acc = 0u32;
+                for &oy in &offs {
+                    let base = ((gy * step + oy) * w + gx * step) * 3;
+                    for &ox in &offs {
+                        let p = base + ox * 3;
+                        acc += 77 * rgb[p] as u32 + 150 * rgb[p + 1] as u32 + 29 * rgb[p + 2] as u32;
                     }
                 }
-            }
-            let row = &mut self.gray[gy * self.gw..(gy + 1) * self.gw];
-            for (g, &a) in row.iter_mut().zip(&acc) {
-                *g = (a / div) as u8;
+                *out = (acc / (256 * (k * k) as u32)) as u8;
             }
         }
-        self.scratch_sum = acc;
     }
 
     fn dilate(&mut self) {

@@ -769,18 +769,8 @@ async fn import_events(b: &Backends, file: &Path, org: &str) -> Result<()> {
     );
     // Run the workflows (identity, sessions, archive) now, unless a running `crow serve` is the
     // worker of this data directory: then it picks the jobs up itself.
-    match b.become_worker().await? {
-        Some(_lock) => {
-            let mut processed = 0;
-            loop {
-                let n = b.work_once(64).await;
-                if n == 0 {
-                    break;
-                }
-                processed += n;
-            }
-            println!("{processed} workflow jobs run");
-        }
+    match b.drain_if_worker().await? {
+        Some(processed) => println!("{processed} workflow jobs run"),
         None => println!("workflow jobs queued for the running server"),
     }
     Ok(())

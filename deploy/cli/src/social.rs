@@ -90,20 +90,12 @@ pub async fn run_once(b: &Backends, config: SocialConfig, only: Option<&str>) ->
         lexicon: &lexicon,
     };
     let reports = runner.run_once(ports, only, &now_millis).await?;
-    let mut jobs = 0;
-    if let Some(_lock) = b.become_worker().await? {
-        loop {
-            let n = b.work_once(64).await;
-            if n == 0 {
-                break;
-            }
-            jobs += n;
-        }
-    } else {
+    let jobs = b.drain_if_worker().await?.unwrap_or_else(|| {
         eprintln!(
             "crow social: another process (crow serve) is this data directory's worker; it will analyze the selected mentions"
         );
-    }
+        0
+    });
     Ok((reports, jobs))
 }
 

@@ -324,18 +324,10 @@ pub async fn run_video(b: &Backends, models: &Path, args: &VideoArgs) -> Result<
     )
     .await?;
     bar.finish_and_clear();
-    let mut jobs = 0;
-    if let Some(_lock) = b.become_worker().await? {
-        loop {
-            let n = b.work_once(64).await;
-            if n == 0 {
-                break;
-            }
-            jobs += n;
-        }
-    } else {
+    let jobs = b.drain_if_worker().await?.unwrap_or_else(|| {
         eprintln!("crow video: another process (crow serve) is this data directory's worker; it will store the events");
-    }
+        0
+    });
     Ok((report, jobs))
 }
 

@@ -225,6 +225,23 @@ impl Backends {
         Ok(Some(WorkerLock { _file: file }))
     }
 
+    /// Runs every queued job now when this process can be the data directory's worker (a CLI
+    /// command that just enqueued work); returns how many ran, or `None` when another process
+    /// (`crow serve`) is the worker and will run them.
+    pub async fn drain_if_worker(&self) -> Result<Option<usize>, ServerError> {
+        let Some(_lock) = self.become_worker().await? else {
+            return Ok(None);
+        };
+        let mut jobs = 0;
+        loop {
+            let n = self.work_once(64).await;
+            if n == 0 {
+                return Ok(Some(jobs));
+            }
+            jobs += n;
+        }
+    }
+
     /// The SQLite store.
     pub fn store(&self) -> &SqliteStore {
         self.ingest.store()
