@@ -388,11 +388,9 @@ fn another_crate_shares_the_one_ort_environment() {
     // ONNX Runtime allows one environment per process: a second one cannot be built...
     let second = ort::init_from(&s.lib).expect("init_from on the loaded library").build();
     assert!(second.is_err());
-    // ...so another crate (crow-nlp in the CLI) takes crow-vision's through `loaded`, and its
-    // sessions run on it.
-    let (lib, env) = crow_vision::detect::runtime::loaded().expect("loaded by the detector");
-    assert_eq!(lib, s.lib.as_path());
-    assert!(!crow_vision::detect::runtime::adopt(lib, env.clone()), "already set");
+    // ...so every crate (crow-nlp in the CLI) takes the one crow-onnx holds, and its sessions run.
+    assert_eq!(crow_onnx::loaded_from(), Some(s.lib.as_path()));
+    let env = crow_onnx::environment(&s.lib).unwrap();
     let mut session = ort::session::Session::builder(env)
         .unwrap()
         .commit_from_file(s.models.path().join("wrong.onnx"))

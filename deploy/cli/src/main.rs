@@ -387,7 +387,6 @@ fn store_backends(data: &Path) -> Result<Backends> {
 
 /// The backends with text analysis (the model tier when present) and the vector indexes.
 fn backends(data: &Path, models: Option<&Path>) -> Result<Backends> {
-    crow_server::cctv::share_onnx_environment();
     let mut config = ServerConfig::new(data, "127.0.0.1:0".parse()?);
     if let Some(m) = models {
         config.nlp.models_dir = m.to_path_buf();

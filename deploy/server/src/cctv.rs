@@ -211,19 +211,8 @@ impl CctvConfig {
     }
 }
 
-/// ONNX Runtime allows one environment per process: whichever of crow-nlp and crow-vision built
-/// it first hands it to the other. Called before either loads a model.
-pub fn share_onnx_environment() {
-    if let Some((lib, env)) = crow_nlp::onnx::runtime::loaded() {
-        runtime::adopt(lib, env.clone());
-    } else if let Some((lib, env)) = runtime::loaded() {
-        crow_nlp::onnx::runtime::adopt(lib, env.clone());
-    }
-}
-
 /// Loads CenterFace from `models` (or the spec's own model path).
 pub fn load_face_detector(face: &FaceSpec, models: &Path) -> Result<CenterFace, ServerError> {
-    share_onnx_environment();
     let model = face
         .model
         .clone()
