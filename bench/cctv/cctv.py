@@ -337,6 +337,8 @@ def cmd_run(args):
     if args.crow_thresh:
         for v in variants.values():
             v.append((f"crow --threshold {args.crow_thresh}", crow, ["--threshold", args.crow_thresh]))
+    if args.only:
+        variants = {k: v for k, v in variants.items() if k in args.only.split(",")}
     results = []
     for clip, runs in variants.items():
         src = os.path.join(clips, f"{clip}.mp4")
@@ -469,6 +471,7 @@ def main():
     r.add_argument("--rounds", type=int, default=1)
     r.add_argument("--crow-thresh", default="")
     r.add_argument("--load", default="")
+    r.add_argument("--only", default="", help="comma-separated clips (static,pan); default both")
     m = sub.add_parser("motion")
     m.add_argument("--seconds", type=float, default=5.0)
     args = ap.parse_args()
