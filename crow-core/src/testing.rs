@@ -64,6 +64,19 @@ fn decode_id_cursor(cursor: &str) -> Result<(Millis, String)> {
     Ok((ts.parse::<Millis>().map_err(|_| bad_cursor())?, id.to_owned()))
 }
 
+/// The first `limit` of sorted rows as a page whose cursor is the last row's `time:id`.
+fn id_page<T: Clone>(mut rows: Vec<&T>, limit: usize, key: impl Fn(&T) -> (Millis, &str)) -> Page<T> {
+    let next_cursor = (rows.len() > limit).then(|| {
+        let (ts, id) = key(rows[limit - 1]);
+        format!("{ts}:{id}")
+    });
+    rows.truncate(limit);
+    Page {
+        data: rows.into_iter().cloned().collect(),
+        next_cursor,
+    }
+}
+
 fn bad_cursor() -> Error {
     Error::invalid("cursor", "malformed cursor")
 }
@@ -529,15 +542,7 @@ impl EventStore for MemoryStore {
             .collect();
         rows.sort_by(|a, b| (b.started_at, &b.id).cmp(&(a.started_at, &a.id)));
         let limit = clamp_limit(query.limit);
-        let next_cursor = (rows.len() > limit).then(|| {
-            let last = rows[limit - 1];
-            format!("{}:{}", last.started_at, last.id)
-        });
-        rows.truncate(limit);
-        Ok(Page {
-            data: rows.into_iter().cloned().collect(),
-            next_cursor,
-        })
+        Ok(id_page(rows, limit, |r| (r.started_at, r.id.as_str())))
     }
 
     async fn traffic_summary(&self, org_id: &str, since: Millis, until: Millis, top: usize) -> Result<TrafficSummary> {
@@ -999,15 +1004,7 @@ impl SocialStore for MemoryStore {
             .collect();
         rows.sort_by(|a, b| (b.posted_at, &b.id).cmp(&(a.posted_at, &a.id)));
         let limit = clamp_limit(query.limit);
-        let next_cursor = (rows.len() > limit).then(|| {
-            let last = rows[limit - 1];
-            format!("{}:{}", last.posted_at, last.id)
-        });
-        rows.truncate(limit);
-        Ok(Page {
-            data: rows.into_iter().cloned().collect(),
-            next_cursor,
-        })
+        Ok(id_page(rows, limit, |r| (r.posted_at, r.id.as_str())))
     }
 
     async fn list_duplicates(
@@ -1119,15 +1116,7 @@ impl VideoStore for MemoryStore {
             })
             .collect();
         rows.sort_by(|a, b| (a.timestamp, &a.id).cmp(&(b.timestamp, &b.id)));
-        let next_cursor = (rows.len() > limit).then(|| {
-            let last = rows[limit - 1];
-            format!("{}:{}", last.timestamp, last.id)
-        });
-        rows.truncate(limit);
-        Ok(Page {
-            data: rows.into_iter().cloned().collect(),
-            next_cursor,
-        })
+        Ok(id_page(rows, limit, |r| (r.timestamp, r.id.as_str())))
     }
 
     async fn record_archive(&self, org_id: &str, entries: &[crate::video::ArchiveEntry]) -> Result<()> {

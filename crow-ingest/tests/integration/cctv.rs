@@ -65,6 +65,14 @@ impl ImageEncoder for Fixed {
     }
 }
 
+fn ports<'a>(store: &'a MemoryStore, blobs: &'a MemoryBlobStore) -> CameraPorts<'a> {
+    CameraPorts {
+        queue: store,
+        blobs,
+        video: store,
+    }
+}
+
 fn frames(n: i64) -> Vec<Frame> {
     (0..n)
         .map(|i| Frame {
@@ -89,11 +97,7 @@ fn camera(max_bytes: u64, max_age_secs: u64) -> CameraConfig {
 #[tokio::test]
 async fn the_archive_never_exceeds_its_byte_budget_and_drops_oldest_first() {
     let (store, blobs) = (MemoryStore::new(), MemoryBlobStore::new());
-    let ports = CameraPorts {
-        queue: &store,
-        blobs: &blobs,
-        video: &store,
-    };
+    let ports = ports(&store, &blobs);
     let mut src = VecFrameSource::new(frames(10));
     let r = run_camera(
         "org_a",
@@ -126,11 +130,7 @@ async fn the_archive_never_exceeds_its_byte_budget_and_drops_oldest_first() {
 #[tokio::test]
 async fn objects_past_the_age_limit_are_deleted() {
     let (store, blobs) = (MemoryStore::new(), MemoryBlobStore::new());
-    let ports = CameraPorts {
-        queue: &store,
-        blobs: &blobs,
-        video: &store,
-    };
+    let ports = ports(&store, &blobs);
     let mut src = VecFrameSource::new(frames(10));
     run_camera(
         "org_a",
@@ -151,11 +151,7 @@ async fn objects_past_the_age_limit_are_deleted() {
 #[tokio::test]
 async fn events_go_through_process_video_once_even_when_redelivered() {
     let (store, blobs) = (MemoryStore::new(), MemoryBlobStore::new());
-    let ports = CameraPorts {
-        queue: &store,
-        blobs: &blobs,
-        video: &store,
-    };
+    let ports = ports(&store, &blobs);
     let mut src = VecFrameSource::new(frames(10));
     let r = run_camera(
         "org_a",
@@ -210,11 +206,7 @@ async fn events_go_through_process_video_once_even_when_redelivered() {
 #[tokio::test]
 async fn a_worker_without_the_video_store_fails_the_job_clearly() {
     let (store, blobs) = (MemoryStore::new(), MemoryBlobStore::new());
-    let ports = CameraPorts {
-        queue: &store,
-        blobs: &blobs,
-        video: &store,
-    };
+    let ports = ports(&store, &blobs);
     let mut src = VecFrameSource::new(frames(1));
     run_camera(
         "org_a",
@@ -247,11 +239,7 @@ impl FrameSource for Flaky {
 #[tokio::test]
 async fn a_stalled_source_is_waited_on_and_resumes() {
     let (store, blobs) = (MemoryStore::new(), MemoryBlobStore::new());
-    let ports = CameraPorts {
-        queue: &store,
-        blobs: &blobs,
-        video: &store,
-    };
+    let ports = ports(&store, &blobs);
     let stall = || Err(Error::Unavailable("rtsp://cam: no frames for 5 s".into()));
     let f = frames(2);
     let mut src = Flaky(VecDeque::from([
@@ -292,11 +280,7 @@ async fn a_stalled_source_is_waited_on_and_resumes() {
 #[tokio::test]
 async fn bad_camera_settings_are_refused_before_anything_runs() {
     let (store, blobs) = (MemoryStore::new(), MemoryBlobStore::new());
-    let ports = CameraPorts {
-        queue: &store,
-        blobs: &blobs,
-        video: &store,
-    };
+    let ports = ports(&store, &blobs);
     let mut src = VecFrameSource::new(frames(3));
     let cfg = CameraConfig::new("front door");
     let err = run_camera("org_a", &cfg, &mut src, &mut Scripted, &Fixed, &ports, &|| false)
