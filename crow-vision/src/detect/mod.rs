@@ -36,6 +36,14 @@ pub struct Detectors {
 #[cfg_attr(target_arch = "wasm32", async_trait::async_trait(?Send))]
 impl FrameAnalyzer for Detectors {
     async fn analyze(&self, frame: &Frame) -> crow_core::Result<FrameAnalysis> {
+        Ok(self.detect(frame)?)
+    }
+}
+
+impl Detectors {
+    /// Runs both detectors on the caller's thread (inference is CPU-bound: an async shell runs
+    /// this off its I/O threads, e.g. under `tokio::task::block_in_place`).
+    pub fn detect(&self, frame: &Frame) -> crate::Result<FrameAnalysis> {
         Ok(FrameAnalysis {
             faces: self.faces.detect(frame)?,
             people: match &self.people {

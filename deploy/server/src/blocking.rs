@@ -1,4 +1,4 @@
-//! Text analysis off the async worker threads.
+//! Text analysis and frame analysis off the async worker threads.
 
 use crow_core::ports::{Embedder, TextAnalysis, TextAnalyzer};
 use crow_nlp::Analyzer;
@@ -39,5 +39,18 @@ impl Embedder for Blocking<'_> {
                 "no embedding model is loaded (run `make models`)".into(),
             )),
         }
+    }
+}
+
+/// crow-vision's detectors as a [`FrameAnalyzer`](crow_core::ports::FrameAnalyzer) whose
+/// inference runs under `tokio::task::block_in_place`: cameras in the server do not starve the
+/// runtime's other tasks (HTTP requests, the worker) while a frame is analyzed.
+#[derive(Debug)]
+pub struct BlockingDetectors(pub crow_vision::detect::Detectors);
+
+#[async_trait::async_trait]
+impl crow_core::ports::FrameAnalyzer for BlockingDetectors {
+    async fn analyze(&self, frame: &crow_core::ports::Frame) -> crow_core::Result<crow_core::ports::FrameAnalysis> {
+        Ok(off_the_runtime(|| self.0.detect(frame))?)
     }
 }

@@ -263,7 +263,7 @@ pub async fn run_camera(
     if let Some(z) = &spec.zones {
         pipeline_cfg.zones = ZonesConfig::load(z).map_err(|e| ServerError::Cctv(e.to_string()))?;
     }
-    let detector = load_detectors(face, people, models)?;
+    let detector = crate::blocking::BlockingDetectors(load_detectors(face, people, models)?);
     let mut pipeline = VisionPipeline::new(pipeline_cfg, detector).map_err(|e| ServerError::Cctv(e.to_string()))?;
     let encoder = ArchiveEncoder::new(spec.archive.format, spec.archive.quality)
         .map_err(|e| ServerError::Cctv(e.to_string()))?
