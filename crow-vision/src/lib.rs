@@ -6,7 +6,8 @@
 //! detection ([`detect`], CenterFace through ONNX Runtime, feature `onnx`), a tracker that
 //! carries faces across frames the detector misses ([`track`]), masking (blur, pixelate, solid:
 //! [`crow_core::video::MaskedFrame`]), people analytics over zones and lines with heatmaps
-//! ([`zones`]), and archive encoding ([`encode`]). [`pipeline::VisionPipeline`] puts them
+//! ([`zones`]), archive encoding ([`encode`]), and whole-file masking of a picture or a video
+//! ([`blur`], what `crow blur` runs). [`pipeline::VisionPipeline`] puts them
 //! together behind crow-core's [`FrameProcessor`](crow_core::ports::FrameProcessor) port, so the
 //! CCTV channel in crow-ingest never sees a model or a raw frame it could store.
 //!
@@ -28,6 +29,8 @@
 
 #![warn(missing_docs)]
 
+#[cfg(feature = "sources")]
+pub mod blur;
 #[cfg(feature = "onnx")]
 pub mod detect;
 pub mod encode;

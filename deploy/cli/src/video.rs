@@ -5,16 +5,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use anyhow::{Context as _, Result, bail};
-use crow_core::ports::ImageEncoder;
-use crow_core::video::{ImageFormat, MaskMode, MaskSpec, MaskedFrame, Retention};
+use anyhow::Result;
+use crow_core::video::{ImageFormat, MaskMode, MaskSpec, Retention};
 use crow_ingest::cctv::CameraReport;
 use crow_server::Backends;
 use crow_server::cctv::{ArchiveSpec, CameraSpec, FaceSpec, PeopleSpec, load_face_detector, run_camera};
+use crow_vision::blur;
 use crow_vision::detect::CenterFace;
-use crow_vision::encode::{ArchiveEncoder, VideoWriter, format_for_path, is_video_path};
-use crow_vision::pipeline::{PipelineConfig, VisionPipeline};
-use crow_vision::source::{SourceConfig, SourceKind};
+use crow_vision::pipeline::PipelineConfig;
 use indicatif::{ProgressBar, ProgressStyle};
 
 /// Face detector options shared by `blur` and `video`.
@@ -67,42 +65,14 @@ impl DetectArgs {
 
 /// `crow blur IN OUT`.
 pub async fn blur(models: &Path, input: &Path, output: &Path, detect: &DetectArgs, quality: u8) -> Result<()> {
-    if input == output {
-        bail!("the output must be another file than the input");
-    }
     let detector = detect.load(models)?;
-    if is_image_path(input) {
-        let frame = crow_vision::image_io::read_image(input, 0)?;
-        let faces = detector.detect(&frame)?;
-        let masked = MaskedFrame::mask(frame, &faces, &detect.mask_spec());
-        let format = format_for_path(output)?;
-        let img = ArchiveEncoder::new(format, quality)?.encode(&masked)?;
-        write_atomically(output, &img.bytes)?;
-        println!(
-            "{}: {} face(s) masked → {}",
-            input.display(),
-            faces.len(),
-            output.display()
-        );
+    if blur::is_image_path(input) {
+        let n = blur::blur_image(&detector, input, output, &detect.mask_spec(), quality).await?;
+        println!("{}: {n} face(s) masked → {}", input.display(), output.display());
         return Ok(());
     }
-    if !is_video_path(output) {
-        bail!(
-            "{}: a video's output must be .mp4, .mkv, .mov, .avi, .webm or .m4v",
-            output.display()
-        );
-    }
-    let mut cfg = SourceConfig::new(input.to_string_lossy());
-    cfg.kind = SourceKind::File;
-    let mut source = crow_vision::source::open(&cfg)?;
-    let pipeline_cfg = PipelineConfig {
-        detect_all: detect.every_frame,
-        mask: detect.mask_spec(),
-        ..PipelineConfig::default()
-    };
-    let mut pipeline = VisionPipeline::new(pipeline_cfg, detector)?;
     // A bar when ffprobe knows the frame count, else a spinner.
-    let bar = match frame_count(input) {
+    let bar = match blur::frame_count(input) {
         Some(n) => ProgressBar::new(n).with_style(
             ProgressStyle::with_template("{bar:30} {pos}/{len} frames, eta {eta} · {msg}").expect("valid template"),
         ),
@@ -110,28 +80,14 @@ pub async fn blur(models: &Path, input: &Path, output: &Path, detect: &DetectArg
             .with_style(ProgressStyle::with_template("{spinner} {pos} frames · {msg}").expect("valid template")),
     };
     let started = Instant::now();
-    let mut writer: Option<VideoWriter> = None;
-    let mut pending: Option<MaskedFrame> = None;
-    let mut frames = 0u64;
-    while let Some(frame) = source.next_frame().await? {
-        let out = crow_core::ports::FrameProcessor::process(&mut pipeline, frame).await?;
-        frames += 1;
-        // The frame rate comes from the first two timestamps.
-        match (&mut writer, pending.take()) {
-            (Some(w), _) => w.write(&out.frame)?,
-            (None, None) => pending = Some(out.frame),
-            (None, Some(first)) => {
-                let dt = (out.frame.timestamp() - first.timestamp()).max(1) as f32;
-                let f = first.frame();
-                let mut w = VideoWriter::create(output, f.width, f.height, (1000.0 / dt).clamp(1.0, 240.0))?;
-                w.write(&first)?;
-                w.write(&out.frame)?;
-                writer = Some(w);
-            }
-        }
+    let config = PipelineConfig {
+        detect_all: detect.every_frame,
+        mask: detect.mask_spec(),
+        ..PipelineConfig::default()
+    };
+    let mut progress = |frames: u64, s: &crow_vision::pipeline::PipelineStats| {
         bar.set_position(frames);
         if frames.is_multiple_of(10) {
-            let s = pipeline.stats();
             bar.set_message(format!(
                 "{:.1} frames/s, detector on {}, {} face regions masked",
                 frames as f64 / started.elapsed().as_secs_f64(),
@@ -139,71 +95,18 @@ pub async fn blur(models: &Path, input: &Path, output: &Path, detect: &DetectArg
                 s.masked_regions
             ));
         }
-    }
-    if let (None, Some(only)) = (&writer, pending.take()) {
-        let f = only.frame();
-        let mut w = VideoWriter::create(output, f.width, f.height, 1.0)?;
-        w.write(&only)?;
-        writer = Some(w);
-    }
-    let Some(w) = writer else {
-        bail!("{}: no frames decoded", input.display());
     };
-    w.finish()?;
+    let r = blur::blur_video(detector, input, output, config, &mut progress).await?;
     bar.finish_and_clear();
-    let s = pipeline.stats();
     println!(
-        "{}: {frames} frames in {:.1} s, detector on {}, {} face regions masked → {}",
+        "{}: {} frames in {:.1} s, detector on {}, {} face regions masked → {}",
         input.display(),
+        r.frames,
         started.elapsed().as_secs_f64(),
-        s.analyzed,
-        s.masked_regions,
+        r.stats.analyzed,
+        r.stats.masked_regions,
         output.display()
     );
-    Ok(())
-}
-
-/// The video's frame count as its container states it (`ffprobe`), when it does.
-fn frame_count(path: &Path) -> Option<u64> {
-    let out = std::process::Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
-            "-select_streams",
-            "v:0",
-            "-show_entries",
-            "stream=nb_frames",
-            "-of",
-            "csv=p=0",
-        ])
-        .arg(path)
-        .output()
-        .ok()?;
-    String::from_utf8_lossy(&out.stdout)
-        .trim()
-        .parse()
-        .ok()
-        .filter(|n| *n > 0)
-}
-
-fn is_image_path(p: &Path) -> bool {
-    matches!(
-        p.extension()
-            .and_then(|e| e.to_str())
-            .map(str::to_ascii_lowercase)
-            .as_deref(),
-        Some("jpg" | "jpeg" | "png" | "webp" | "bmp")
-    )
-}
-
-/// Writes through a temporary file next to the target (the bytes are already masked).
-fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = path.with_extension(format!(
-        "{}.part",
-        path.extension().and_then(|e| e.to_str()).unwrap_or("out")
-    ));
-    std::fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
     Ok(())
 }
 
