@@ -1616,9 +1616,57 @@ impl FrameAnalyzer for FixedFrameAnalyzer {
     }
 }
 
+// ---------------------------------------------------------------------------------------------
+// Fixtures
+// ---------------------------------------------------------------------------------------------
+
+/// A social mention for contract tests: id `platform:n`, posted at `posted_at`, fetched 10 ms
+/// later, with every optional field set (so a store that drops one is caught); even `n` are
+/// `selected`.
+pub fn sample_mention(org: &str, platform: &str, n: u32, posted_at: Millis) -> SocialMention {
+    SocialMention {
+        id: format!("{platform}:{n}"),
+        org_id: org.into(),
+        platform: platform.into(),
+        platform_id: n.to_string(),
+        author: Some(format!("author-{n}")),
+        text: format!("post {n} about acme"),
+        url: Some(format!("https://{platform}.example/{n}")),
+        language: Some("en".into()),
+        posted_at,
+        fetched_at: posted_at + 10,
+        sentiment: None,
+        source: "watch".into(),
+        query: Some("acme".into()),
+        engagement: Engagement {
+            likes: Some(3),
+            reposts: None,
+            replies: Some(1),
+            score: Some(-2),
+        },
+        simhash: Some((u64::from(n) << 32) | 0xABCD),
+        lexicon_score: Some(0.25),
+        selected: n.is_multiple_of(2),
+        analysis: None,
+    }
+}
+
+/// A duplicate link for contract tests: `id` (`platform:n`) points at `original`.
+pub fn sample_duplicate(id: &str, original: &str, fetched_at: Millis) -> MentionDuplicate {
+    MentionDuplicate {
+        id: id.into(),
+        original_id: original.into(),
+        platform: id.split(':').next().unwrap_or_default().into(),
+        url: Some(format!("https://example.org/{id}")),
+        distance: 2,
+        fetched_at,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use super::{sample_duplicate as dup, sample_mention as mention};
     use futures::executor::block_on;
     use serde_json::json;
 
@@ -2417,45 +2465,6 @@ mod tests {
             assert!(src.next_frame().await.unwrap().is_none());
             assert_eq!(an.calls(), 2);
         });
-    }
-
-    fn mention(org: &str, platform: &str, n: u32, posted_at: Millis) -> SocialMention {
-        SocialMention {
-            id: format!("{platform}:{n}"),
-            org_id: org.into(),
-            platform: platform.into(),
-            platform_id: n.to_string(),
-            author: Some(format!("author-{n}")),
-            text: format!("post {n} about acme"),
-            url: Some(format!("https://{platform}.example/{n}")),
-            language: Some("en".into()),
-            posted_at,
-            fetched_at: posted_at + 10,
-            sentiment: None,
-            source: "watch".into(),
-            query: Some("acme".into()),
-            engagement: Engagement {
-                likes: Some(3),
-                reposts: None,
-                replies: Some(1),
-                score: Some(-2),
-            },
-            simhash: Some((u64::from(n) << 32) | 0xABCD),
-            lexicon_score: Some(0.25),
-            selected: n.is_multiple_of(2),
-            analysis: None,
-        }
-    }
-
-    fn dup(id: &str, original: &str, fetched_at: Millis) -> MentionDuplicate {
-        MentionDuplicate {
-            id: id.into(),
-            original_id: original.into(),
-            platform: id.split(':').next().unwrap_or_default().into(),
-            url: None,
-            distance: 2,
-            fetched_at,
-        }
     }
 
     #[test]

@@ -292,15 +292,14 @@ pub async fn run_camera_with(
                 cam.report.stalls += 1;
                 stalls_in_row += 1;
                 tracing::warn!(camera = %cfg.id, "{msg}; waiting for the source to come back");
+                // Pending events should not wait for a dead stream.
+                cam.flush().await?;
                 if cfg.max_stalls.is_some_and(|m| stalls_in_row >= m) {
-                    cam.flush().await?;
                     return Err(Error::Unavailable(format!(
                         "camera {}: {msg} ({stalls_in_row} times in a row)",
                         cfg.id
                     )));
                 }
-                // Pending events should not wait for a dead stream.
-                cam.flush().await?;
                 continue;
             }
             Err(e) => {

@@ -115,6 +115,10 @@ pub struct MotionDetector {
     scratch: Vec<u8>,
     /// 1 where a mask hides the cell.
     masked: Vec<u8>,
+    /// Cells no mask hides.
+    open: usize,
+    /// Sample offsets inside a cell (the same for x and y).
+    offsets: Vec<usize>,
     labels: Vec<u32>,
     stack: Vec<usize>,
 }
@@ -135,6 +139,8 @@ impl MotionDetector {
             raw: Vec::new(),
             scratch: Vec::new(),
             masked: Vec::new(),
+            open: 0,
+            offsets: Vec::new(),
             labels: Vec::new(),
             stack: Vec::new(),
         })
@@ -175,8 +181,11 @@ impl MotionDetector {
             self.changed[i] = hit as u8;
             count += hit as usize;
         }
-        let open = n - self.masked.iter().filter(|&&m| m != 0).count();
-        let fraction = if open == 0 { 0.0 } else { count as f32 / open as f32 };
+        let fraction = if self.open == 0 {
+            0.0
+        } else {
+            count as f32 / self.open as f32
+        };
         if fraction > self.config.max_fraction {
             self.background
                 .iter_mut()
@@ -236,6 +245,9 @@ impl MotionDetector {
                 }
             }
         }
+        self.open = n - self.masked.iter().filter(|&&m| m != 0).count();
+        let (step, k) = (self.step, self.step.min(4));
+        self.offsets = (0..k).map(|i| i * step / k + step / (2 * k)).collect();
     }
 
     /// Gray level of each `step × step` cell, averaged over a 4×4 grid of samples inside it
@@ -243,16 +255,16 @@ impl MotionDetector {
     fn downscale(&mut self, frame: &Frame) {
         let w = frame.width as usize;
         let step = self.step;
-        let k = step.min(4);
-        let offs: Vec<usize> = (0..k).map(|i| i * step / k + step / (2 * k)).collect();
+        let offs = &self.offsets;
+        let k = offs.len();
         let rgb = &frame.rgb;
         for gy in 0..self.gh {
             let row = &mut self.gray[gy * self.gw..(gy + 1) * self.gw];
             for (gx, out) in row.iter_mut().enumerate() {
                 let mut acc = 0u32;
-                for &oy in &offs {
+                for &oy in offs {
                     let base = ((gy * step + oy) * w + gx * step) * 3;
-                    for &ox in &offs {
+                    for &ox in offs {
                         let p = base + ox * 3;
                         acc += 77 * rgb[p] as u32 + 150 * rgb[p + 1] as u32 + 29 * rgb[p + 2] as u32;
                     }

@@ -2,51 +2,14 @@
 //! what only a file can show (state that survives reopening it).
 
 use crow_core::Error;
-use crow_core::model::{Engagement, MentionDuplicate, Millis, SocialMention};
+use crow_core::model::{Engagement, Millis, SocialMention};
 use crow_core::ports::{JobQueue, MentionOutcome, MentionQuery, NewJob, SocialStore, SourceState, queues};
 use crow_store::{SqliteStore, StoreConfig};
 use serde_json::json;
 
 const ORG: &str = "org_a";
 
-fn mention(org: &str, platform: &str, n: u32, posted_at: Millis) -> SocialMention {
-    SocialMention {
-        id: format!("{platform}:{n}"),
-        org_id: org.into(),
-        platform: platform.into(),
-        platform_id: n.to_string(),
-        author: Some(format!("author-{n}")),
-        text: format!("post {n} about acme"),
-        url: Some(format!("https://{platform}.example/{n}")),
-        language: Some("en".into()),
-        posted_at,
-        fetched_at: posted_at + 10,
-        sentiment: None,
-        source: "watch".into(),
-        query: Some("acme".into()),
-        engagement: Engagement {
-            likes: Some(3),
-            reposts: None,
-            replies: Some(1),
-            score: Some(-2),
-        },
-        simhash: Some((u64::from(n) << 32) | 0xABCD),
-        lexicon_score: Some(0.25),
-        selected: n.is_multiple_of(2),
-        analysis: None,
-    }
-}
-
-fn dup(id: &str, original: &str, fetched_at: Millis) -> MentionDuplicate {
-    MentionDuplicate {
-        id: id.into(),
-        original_id: original.into(),
-        platform: id.split(':').next().unwrap_or_default().into(),
-        url: Some(format!("https://example.org/{id}")),
-        distance: 2,
-        fetched_at,
-    }
-}
+use crow_core::testing::{sample_duplicate as dup, sample_mention as mention};
 
 fn strings(ids: &[&str]) -> Vec<String> {
     ids.iter().map(|s| (*s).to_owned()).collect()
