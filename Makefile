@@ -5,8 +5,9 @@ SHELL := /bin/bash
 CARGO ?= cargo
 VENV ?= .venv
 # Real Segment and PostHog clients; onnx + numpy write the tiny NER model a test builds;
-# onnxruntime + tokenizers are the Python side of the embedder parity test (and of `make bench-nlp`).
-PY_CLIENTS := segment-analytics-python==2.4.0 posthog==7.91.1 onnx==1.20.0 numpy onnxruntime==1.32.0 tokenizers==0.22.1
+# onnxruntime + tokenizers are the Python side of the embedder parity test (and of `make bench-nlp`);
+# schemathesis fuzzes the REST API against its served OpenAPI document.
+PY_CLIENTS := segment-analytics-python==2.4.0 posthog==7.91.1 onnx==1.20.0 numpy onnxruntime==1.32.0 tokenizers==0.22.1 schemathesis==4.32.5
 MODELS ?= models
 SENTIMENT_HEAD := $(MODELS)/heads/sentiment.json
 NEGATION_SET := crow-nlp/tests/data/negation.jsonl
@@ -29,7 +30,7 @@ build:
 
 ## Every check: formatting, clippy, all tests (real servers, real clients), wasm32 build,
 ## the website SDK's size budget and its tests in node and in headless Chromium.
-test: deps sdk-check fmt lint unit sdk-test wasm
+test: deps sdk-check fmt lint unit sdk-test wasm python-test
 	@echo "make test: all checks passed"
 
 deps: wasm-target python-clients models sdk-deps chromium ffmpeg
@@ -68,6 +69,20 @@ lint:
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	# crow-nlp without ONNX (the lexicon tier alone, as the Worker builds it), tests included.
 	$(CARGO) clippy -p crow-nlp --all-targets -- -D warnings
+
+## The Python bindings (bindings/python): the extension built once into the venv with maturin
+## (`--profile dev`: the workspace's dev profile already optimizes crow-nlp, crow-store,
+## crow-vision and hnsw_rs; a release build costs minutes more on 2 cores), then the pytest suite
+## (stubtest included) against ./models.
+.PHONY: python-test python-bindings
+PY_BINDINGS_DEPS := maturin==1.16.0 pytest==9.2.0 mypy==2.4.1 pandas==3.1.1 pillow==13.0.0 matplotlib==3.11.2
+
+python-bindings: python-clients
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check $(PY_BINDINGS_DEPS)
+	VIRTUAL_ENV=$(abspath $(VENV)) $(VENV)/bin/maturin develop --quiet --profile dev -m bindings/python/Cargo.toml
+
+python-test: python-bindings models
+	cd bindings/python && CROW_MODELS=$(abspath $(MODELS)) CROW_REQUIRE_MODELS=1 $(abspath $(VENV))/bin/python -m pytest -q
 
 unit:
 	CROW_TEST_PYTHON=$(abspath $(VENV))/bin/python CROW_MODELS=$(abspath $(MODELS)) CROW_REQUIRE_MODELS=1 \

@@ -73,6 +73,33 @@ pub fn generate(
     )
 }
 
+/// Random bytes [`new_key`] needs.
+pub const KEY_RANDOM_BYTES: usize = 26;
+
+/// A new key of an existing org from random bytes: the whole key (to show once), its public
+/// lookup prefix and the hash to store. A write key is `wk_` + 32 hex (its prefix is the whole
+/// key); a secret key is `sk_` + 12 hex + `_` + 40 hex.
+pub fn new_key(kind: crate::model::KeyKind, random: &[u8; KEY_RANDOM_BYTES]) -> (String, String, String) {
+    match kind {
+        crate::model::KeyKind::Write => {
+            let key = format!("wk_{}", hex::encode(&random[..16]));
+            let hash = hash_secret(&key);
+            (key.clone(), key, hash)
+        }
+        crate::model::KeyKind::Secret => {
+            let prefix = hex::encode(&random[..6]);
+            let key = format!("sk_{prefix}_{}", hex::encode(&random[6..]));
+            let hash = hash_secret(&key);
+            (key, prefix, hash)
+        }
+    }
+}
+
+/// A user id from 8 random bytes: `usr_` + 16 hex.
+pub fn new_user_id(random: &[u8; 8]) -> String {
+    format!("usr_{}", hex::encode(random))
+}
+
 /// SHA-256 of a secret key, hex. Secret keys carry 160 random bits, so a fast hash is enough.
 pub fn hash_secret(key: &str) -> String {
     hex::encode(Sha256::digest(key.as_bytes()))
@@ -114,5 +141,16 @@ mod tests {
         assert_eq!(keys.pseudonym_key.len(), 32);
         assert!(api_key_prefix("sk_short_x").is_none());
         assert!(constant_time_eq(b"abc", b"abc") && !constant_time_eq(b"abc", b"abd"));
+    }
+
+    #[test]
+    fn new_keys_have_their_shapes() {
+        use crate::model::KeyKind;
+        let (key, prefix, hash) = new_key(KeyKind::Secret, &[9u8; KEY_RANDOM_BYTES]);
+        assert_eq!(api_key_prefix(&key), Some(prefix.as_str()));
+        assert_eq!(hash, hash_secret(&key));
+        let (key, prefix, _) = new_key(KeyKind::Write, &[9u8; KEY_RANDOM_BYTES]);
+        assert!(is_write_key(&key) && key == prefix);
+        assert_eq!(new_user_id(&[1; 8]).len(), 20);
     }
 }

@@ -15,9 +15,13 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod access;
+pub mod catalog;
 pub mod error;
+pub mod export;
 pub mod keys;
 pub mod model;
+pub mod person;
 pub mod ports;
 pub mod privacy;
 #[cfg(any(test, feature = "testing"))]

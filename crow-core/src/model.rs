@@ -15,6 +15,7 @@ pub type Properties = Map<String, Value>;
 
 /// The kind of a website/app interaction, as in the Segment spec.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum EventType {
     /// A page view.
@@ -77,6 +78,7 @@ impl std::fmt::Display for EventType {
 
 /// Which wire protocol an interaction arrived through.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Source {
     /// CROW's own `POST /api/v1/events` (the website SDK).
@@ -104,6 +106,7 @@ impl Source {
 
 /// The page an event happened on.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PageContext {
     /// Full URL (query secrets and PII scrubbed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -124,6 +127,7 @@ pub struct PageContext {
 
 /// Screen dimensions reported by the client.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Screen {
     /// Width in CSS pixels.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -138,6 +142,7 @@ pub struct Screen {
 
 /// Marketing campaign (UTM parameters and ad click ids).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Campaign {
     /// `utm_campaign`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -183,6 +188,7 @@ impl Campaign {
 
 /// Device class derived from the user agent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum DeviceClass {
     /// Desktop or laptop browser.
@@ -213,6 +219,7 @@ impl DeviceClass {
 
 /// What CROW keeps of a user agent: never the raw string.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UserAgentInfo {
     /// Browser family, e.g. `Chrome`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -230,6 +237,7 @@ pub struct UserAgentInfo {
 
 /// The library that sent an event.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Library {
     /// e.g. `analytics-python`.
     pub name: String,
@@ -240,6 +248,7 @@ pub struct Library {
 
 /// The context of an interaction: where, on what, from which campaign.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Context {
     /// The page.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -267,11 +276,13 @@ pub struct Context {
     pub library: Option<Library>,
     /// Any other context keys the client sent, scrubbed.
     #[serde(default, skip_serializing_if = "Map::is_empty")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub extra: Properties,
 }
 
 /// Where the visitor came from, as classified by the `process-interaction` workflow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum ReferrerClass {
     /// Organic search engine.
@@ -321,6 +332,7 @@ impl ReferrerClass {
 
 /// One website or app interaction, after validation and scrubbing.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Interaction {
     /// The client-supplied event id (Segment `messageId`, PostHog `uuid`, CROW `i`), unique
     /// within the org and used for idempotency. When a client sends none, CROW derives one
@@ -351,22 +363,28 @@ pub struct Interaction {
     pub previous_id: Option<String>,
     /// Free-form properties (scrubbed).
     #[serde(default, skip_serializing_if = "Map::is_empty")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub properties: Properties,
     /// User or group traits (identify/group; scrubbed).
     #[serde(default, skip_serializing_if = "Map::is_empty")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub traits: Properties,
     /// Context.
     #[serde(default)]
     pub context: Context,
     /// When the event happened, corrected for client clock skew (see [`crate::time::corrected_timestamp`]).
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub timestamp: Millis,
     /// The client's own timestamp, uncorrected.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
     pub original_timestamp: Option<Millis>,
     /// When the client sent the batch, by the client's clock.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
     pub sent_at: Option<Millis>,
     /// When CROW received it, by the server's clock.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub received_at: Millis,
     /// Wire protocol.
     #[serde(default)]
@@ -445,6 +463,7 @@ impl CatalogTerm {
 
 /// A visit: consecutive interactions of one person with less than the inactivity gap between them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Session {
     /// Session id (deterministic: derived from org, person and first event).
     pub id: String,
@@ -453,8 +472,10 @@ pub struct Session {
     /// The person (user id after stitching, else anonymous id).
     pub person_id: String,
     /// First event time.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub started_at: Millis,
     /// Last event time.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub ended_at: Millis,
     /// Number of events.
     pub event_count: u32,
@@ -488,6 +509,7 @@ pub struct Session {
 /// What is stored is already private: the author handle is a keyed pseudonym (HMAC with the
 /// org's key, [`crate::privacy::pseudonymize`]), and the text and URL are PII-scrubbed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SocialMention {
     /// CROW id (`platform:platform_id`).
     pub id: String,
@@ -509,8 +531,10 @@ pub struct SocialMention {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub language: Option<String>,
     /// When the post was published.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub posted_at: Millis,
     /// When CROW fetched it.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub fetched_at: Millis,
     /// Sentiment score in [-1, 1], when analyzed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -540,6 +564,7 @@ pub struct SocialMention {
 
 /// A post's engagement counts; `None` when the platform does not report one.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Engagement {
     /// Likes, favourites, upvotes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -577,6 +602,7 @@ pub struct MentionDuplicate {
 
 /// What a CCTV frame analysis produced.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum FrameEventKind {
     /// Motion detected.
@@ -595,6 +621,7 @@ pub enum FrameEventKind {
 
 /// An event derived from CCTV frames. Never carries an unmasked image.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FrameEvent {
     /// Event id.
     pub id: String,
@@ -603,6 +630,7 @@ pub struct FrameEvent {
     /// Camera id.
     pub camera_id: String,
     /// Frame time.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub timestamp: Millis,
     /// Kind.
     pub kind: FrameEventKind,
@@ -622,6 +650,7 @@ pub struct FrameEvent {
 
 /// A product of the org's catalog.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Product {
     /// CROW id.
     pub id: String,
@@ -650,17 +679,20 @@ pub struct Product {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     /// Last change.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub updated_at: Millis,
 }
 
 /// A customer of CROW: everything is scoped to one.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Organization {
     /// Org id (`org_...`).
     pub id: String,
     /// Display name.
     pub name: String,
     /// Creation time.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub created_at: Millis,
 }
 

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::Result;
+use crate::access::{ApiKey, AuditEntry, AuditQuery, NewApiKey, NewAuditEntry, Role, User};
 use crate::model::*;
 pub use crate::vector::{IndexInfo, MetadataFilter, VectorMatch, VectorQuery, VectorRecord};
 
@@ -30,6 +31,7 @@ impl<T: ?Sized> MaybeSend for T {}
 
 /// A page of results with an opaque cursor for the next page.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Page<T> {
     /// The items, in the documented order of the query.
     pub data: Vec<T>,
@@ -200,6 +202,37 @@ pub struct TrafficSummary {
     pub top_pages: Vec<(String, u64)>,
     /// Sessions per referrer class.
     pub referrer_classes: Vec<(String, u64)>,
+    /// Sessions per referrer (the referring site), most first (bots excluded).
+    #[serde(default)]
+    pub top_referrers: Vec<(String, u64)>,
+}
+
+/// Which texts [`EventStore::sentiment_series`] aggregates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SentimentSource {
+    /// Texts carried by interactions (search queries, feedback, reviews), by their analysis label.
+    Interactions,
+    /// Social mentions, by their analyzed (else lexicon) score: above 0.05 is positive, below
+    /// -0.05 negative.
+    Mentions,
+}
+
+/// One time bucket of a sentiment series.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SentimentBucket {
+    /// Bucket start.
+    pub start: Millis,
+    /// Texts in the bucket.
+    pub count: u64,
+    /// Positive texts.
+    pub positive: u64,
+    /// Negative texts.
+    pub negative: u64,
+    /// Neutral texts.
+    pub neutral: u64,
+    /// Mean score in [-1, 1].
+    pub mean_score: f64,
 }
 
 /// The relational store of interactions and sessions.
@@ -259,6 +292,16 @@ pub trait EventStore: MaybeSend {
     async fn traffic_summary(&self, org_id: &str, since: Millis, until: Millis, top: usize) -> Result<TrafficSummary>;
     /// An ordered conversion funnel over people (bots excluded) for events in `[since, until)`.
     async fn funnel(&self, org_id: &str, steps: &[FunnelStep], since: Millis, until: Millis) -> Result<Vec<FunnelRow>>;
+    /// Sentiment of the org's texts in `[since, until)`, per bucket of `bucket_ms` starting at
+    /// `since`, oldest first; buckets without texts are left out.
+    async fn sentiment_series(
+        &self,
+        org_id: &str,
+        source: SentimentSource,
+        since: Millis,
+        until: Millis,
+        bucket_ms: i64,
+    ) -> Result<Vec<SentimentBucket>>;
 }
 
 /// Organizations and their keys.
@@ -280,6 +323,38 @@ pub trait AccountStore: MaybeSend {
     /// The ingest (write) grant of an org, for trusted callers that own the store, such as the
     /// CLI's bulk import. `None` for an unknown org. Never exposed over HTTP.
     async fn org_grant(&self, org_id: &str) -> Result<Option<KeyGrant>>;
+
+    /// Renames an org; `NotFound` when it does not exist.
+    async fn update_org(&self, org_id: &str, name: &str) -> Result<Organization>;
+    /// Stores a new key of the org (its secret only as the hash). `Conflict` if the prefix exists.
+    async fn create_api_key(&self, org_id: &str, key: &NewApiKey) -> Result<ApiKey>;
+    /// The org's keys (revoked ones too), newest first, paged by an opaque cursor.
+    async fn list_api_keys(&self, org_id: &str, limit: u32, cursor: Option<&str>) -> Result<Page<ApiKey>>;
+    /// One key of the org by prefix; `None` when it is not the org's.
+    async fn get_api_key(&self, org_id: &str, prefix: &str) -> Result<Option<ApiKey>>;
+    /// Revokes one key of the org; `authenticate` refuses it from then on. Returns the key as
+    /// revoked, or `None` when the org has no such key (an already revoked key is returned as is).
+    async fn revoke_api_key(&self, org_id: &str, prefix: &str, now: Millis) -> Result<Option<ApiKey>>;
+    /// Adds a user. `Conflict` when the email is taken in the org.
+    async fn create_user(&self, org_id: &str, user: &User) -> Result<()>;
+    /// The org's users, by email, paged by an opaque cursor.
+    async fn list_users(&self, org_id: &str, limit: u32, cursor: Option<&str>) -> Result<Page<User>>;
+    /// One user of the org.
+    async fn get_user(&self, org_id: &str, user_id: &str) -> Result<Option<User>>;
+    /// Changes a user's name and/or role; `None` when the org has no such user.
+    async fn update_user(
+        &self,
+        org_id: &str,
+        user_id: &str,
+        name: Option<Option<String>>,
+        role: Option<Role>,
+    ) -> Result<Option<User>>;
+    /// Removes a user; false when the org has no such user.
+    async fn delete_user(&self, org_id: &str, user_id: &str) -> Result<bool>;
+    /// Appends audit rows. The log is append-only: no port method changes or removes a row.
+    async fn append_audit(&self, entries: &[NewAuditEntry]) -> Result<()>;
+    /// The org's audit rows, newest first.
+    async fn list_audit(&self, org_id: &str, query: &AuditQuery) -> Result<Page<AuditEntry>>;
 }
 
 /// What a valid key grants.
@@ -289,6 +364,10 @@ pub struct KeyGrant {
     pub org_id: String,
     /// Write (ingest only) or secret.
     pub kind: KeyKind,
+    /// The key's public lookup prefix (the whole key for a write key).
+    pub prefix: String,
+    /// The role a secret key acts with (write keys: ignored).
+    pub role: Role,
     /// The org's secret for keyed pseudonyms (HMAC-SHA256).
     pub pseudonym_key: Vec<u8>,
 }
@@ -319,6 +398,47 @@ pub trait CatalogStore: MaybeSend {
     /// A value that changes whenever the org's products or terms change (for caches built from
     /// the catalog, such as the entity gazetteer).
     async fn catalog_version(&self, org_id: &str) -> Result<String>;
+
+    /// One product by id; `None` when the org has none with this id.
+    async fn get_product(&self, org_id: &str, id: &str) -> Result<Option<Product>>;
+    /// Lists products with filters, by sku (an opaque cursor; a malformed one is `Invalid`).
+    async fn query_products(&self, org_id: &str, query: &crate::catalog::ProductQuery) -> Result<Page<Product>>;
+    /// Stores a new product under `org_id` (its own `org_id` is ignored). `Conflict` when the
+    /// org has a product with this sku. Creates its category when missing.
+    async fn create_product(&self, org_id: &str, product: &Product) -> Result<()>;
+    /// Replaces every field of the org's product with `product.id` (the sku too, which must then
+    /// not belong to another product: `Conflict`); `false` when the org has no such product.
+    /// Creates the category when missing.
+    async fn replace_product(&self, org_id: &str, product: &Product) -> Result<bool>;
+    /// Deletes a product by id; `false` when the org has none.
+    async fn delete_product(&self, org_id: &str, id: &str) -> Result<bool>;
+    /// Upserts products by sku like [`upsert_products`](CatalogStore::upsert_products), in
+    /// one transaction (all or nothing), and says which were new, changed or the same.
+    async fn import_products(&self, org_id: &str, products: &[Product]) -> Result<crate::catalog::ImportOutcome>;
+    /// Creates a category. `Conflict` when the name exists in the org; `Invalid` (field
+    /// `parent`) when the parent does not exist.
+    async fn create_category(&self, org_id: &str, category: &crate::catalog::Category) -> Result<()>;
+    /// One category by name.
+    async fn get_category(&self, org_id: &str, name: &str) -> Result<Option<crate::catalog::Category>>;
+    /// The org's categories by name (an opaque cursor; a malformed one is `Invalid`).
+    async fn list_categories(
+        &self,
+        org_id: &str,
+        limit: u32,
+        cursor: Option<&str>,
+    ) -> Result<Page<crate::catalog::Category>>;
+    /// Moves a category under `parent` (or to the top with `None`); `None` when the org has no
+    /// such category. `Invalid` (field `parent`) when the parent does not exist, is the
+    /// category itself or one of its descendants (a cycle).
+    async fn set_category_parent(
+        &self,
+        org_id: &str,
+        name: &str,
+        parent: Option<&str>,
+    ) -> Result<Option<crate::catalog::Category>>;
+    /// Deletes a category; `false` when the org has none. `Conflict` while subcategories or
+    /// products name it.
+    async fn delete_category(&self, org_id: &str, name: &str) -> Result<bool>;
 }
 
 /// Where one configured social source stands between runs.
@@ -589,6 +709,7 @@ pub trait BlobStore: MaybeSend {
 
 /// Sentiment of a text.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Sentiment {
     /// `positive`, `negative` or `neutral`.
     pub label: String,
@@ -600,6 +721,7 @@ pub struct Sentiment {
 
 /// An entity found in a text (byte offsets).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Entity {
     /// Kind (`product`, `brand`, `money`, `email`, ...).
     pub kind: String,
@@ -619,6 +741,7 @@ pub struct Entity {
 
 /// What a [`TextAnalyzer`] says of one text.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TextAnalysis {
     /// Detected language (ISO 639-1), if any.
     pub language: Option<String>,
@@ -686,6 +809,13 @@ pub trait VectorIndex: MaybeSend {
     /// Makes everything written so far durable in the compact form (a snapshot, for the
     /// embedded index); remote backends may do nothing.
     async fn persist(&self) -> Result<()> {
+        Ok(())
+    }
+    /// Purges deleted and replaced records from the index's memory and from every file it
+    /// keeps, and makes the result durable, so nothing of a deleted record remains (a GDPR
+    /// erasure calls it after `delete`). Backends whose deletes already leave nothing behind
+    /// do nothing (the default).
+    async fn compact(&self) -> Result<()> {
         Ok(())
     }
 }
@@ -800,4 +930,58 @@ pub trait VideoStore: MaybeSend {
     async fn oldest_archive(&self, org_id: &str, limit: u32) -> Result<Vec<crate::video::ArchiveEntry>>;
     /// Forgets recorded objects; returns how many were removed.
     async fn remove_archive(&self, org_id: &str, keys: &[String]) -> Result<usize>;
+}
+
+/// GDPR: what the relational store holds about one person (an export, article 15) and its
+/// erasure (article 17). Types in [`crate::person`].
+///
+/// Contract:
+/// - **Who**: `id` is any id of the person (an anonymous id, a previous id, the user id). It
+///   resolves to the root person ([`EventStore::resolve_person`], else `id` itself), and the
+///   person is that root with every alias linked to it.
+/// - **What is theirs**: the interactions whose stitched person, user id or anonymous id is
+///   one of those ids; the sessions of those ids and those their interactions belong to; the
+///   identity links of those ids; the text analyses of their interactions.
+/// - `person_data` only reads; `None` when nothing of the above exists for `id`.
+/// - `erase_person` deletes all of the above **in one transaction**, removes the erased event
+///   ids from the payloads of queued and dead-lettered jobs of the org (a job left naming no
+///   event is deleted), and drops the step records of unfinished workflow runs that name the
+///   person or their events. A backend that keeps files makes sure no erased byte is left in
+///   them when it returns (crow-store: `secure_delete` and a truncating WAL checkpoint).
+///   `None` when nothing is held about `id`: erasing twice answers `None` the second time.
+/// - Everything is scoped to the org: another org's person with the same id is untouched.
+/// - Copies outside the store (vectors, raw-batch archives) are the caller's: the returned
+///   [`Erasure`](crate::person::Erasure) names the erased event ids and person ids for that.
+#[cfg_attr(not(target_arch = "wasm32"), async_trait::async_trait)]
+#[cfg_attr(target_arch = "wasm32", async_trait::async_trait(?Send))]
+pub trait PersonStore: MaybeSend {
+    /// Everything held about the person `id` belongs to.
+    async fn person_data(&self, org_id: &str, id: &str) -> Result<Option<crate::person::PersonData>>;
+    /// Erases the person `id` belongs to; `now` is the caller's clock.
+    async fn erase_person(&self, org_id: &str, id: &str, now: Millis) -> Result<Option<crate::person::Erasure>>;
+}
+
+/// Export records: what was asked, and where the `export-report` workflow stands.
+///
+/// Contract:
+/// - Every call is scoped to the org: another org's export is never seen or changed.
+/// - `create_export` stores the record and enqueues `follow_up` (the `export-report` job) in
+///   one transaction when the backend can, and otherwise enqueues after the record commits and
+///   before returning. `Conflict` when the org has an export with this id.
+/// - `list_exports` is newest first (by `created_at`, then id, both descending).
+/// - `update_export` replaces the progress fields (`status`, `started_at`, `finished_at`,
+///   `rows`, `bytes`, `error`, `key`) of the stored export with the same id; what was asked
+///   (`resource`, `format`, `filters`, `created_at`) never changes.
+#[cfg_attr(not(target_arch = "wasm32"), async_trait::async_trait)]
+#[cfg_attr(target_arch = "wasm32", async_trait::async_trait(?Send))]
+pub trait ExportStore: MaybeSend {
+    /// Stores a new export and enqueues its job.
+    async fn create_export(&self, org_id: &str, export: &crate::export::Export, follow_up: Vec<NewJob>) -> Result<()>;
+    /// One export.
+    async fn get_export(&self, org_id: &str, id: &str) -> Result<Option<crate::export::Export>>;
+    /// The org's exports, newest first (an opaque cursor; a malformed one is `Invalid`).
+    async fn list_exports(&self, org_id: &str, limit: u32, cursor: Option<&str>)
+    -> Result<Page<crate::export::Export>>;
+    /// Records progress; `false` when the org has no such export.
+    async fn update_export(&self, org_id: &str, export: &crate::export::Export) -> Result<bool>;
 }

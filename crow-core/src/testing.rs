@@ -48,9 +48,22 @@ use crate::model::*;
 use crate::ports::*;
 use crate::{Error, Result};
 
+mod catalog_exports;
+
 /// Locks a mutex, ignoring poisoning (a panicking test must not hide the state from others).
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The label of a mention's score, as [`SentimentSource::Mentions`] documents.
+fn score_label(score: f64) -> &'static str {
+    if score > 0.05 {
+        "positive"
+    } else if score < -0.05 {
+        "negative"
+    } else {
+        "neutral"
+    }
 }
 
 /// Clamps a page size as the ports document: `1..=1000`.
@@ -109,6 +122,8 @@ struct OrgData {
     sessions: HashMap<String, Session>,
     /// alias id → person id (always a root: never itself an alias).
     links: HashMap<String, String>,
+    /// alias id → when its link was recorded or last changed.
+    link_times: HashMap<String, Millis>,
     products: BTreeMap<String, Product>,
     terms: BTreeSet<(String, String)>,
     texts: HashMap<String, InteractionText>,
@@ -119,6 +134,10 @@ struct OrgData {
     frame_events: HashMap<String, FrameEvent>,
     /// Archive ledger: object key → entry.
     archive: HashMap<String, crate::video::ArchiveEntry>,
+    /// Categories by name.
+    categories: BTreeMap<String, crate::catalog::Category>,
+    /// Exports by id.
+    exports: BTreeMap<String, crate::export::Export>,
 }
 
 impl OrgData {
@@ -166,6 +185,12 @@ struct Inner {
     seq: u64,
     data: HashMap<String, OrgData>,
     orgs: Vec<(Organization, NewOrgKeys)>,
+    /// Keys created after their org: (org, key as listed, hash).
+    extra_keys: Vec<(String, crate::access::ApiKey, String)>,
+    /// Revocations of the keys an org was created with: prefix → when.
+    revoked: HashMap<String, Millis>,
+    users: Vec<(String, crate::access::User)>,
+    audit: Vec<(String, crate::access::AuditEntry)>,
     jobs: BTreeMap<i64, JobRow>,
     next_job_id: i64,
     runs: HashMap<String, HashMap<String, Value>>,
@@ -173,6 +198,33 @@ struct Inner {
 }
 
 impl Inner {
+    /// Every key: those orgs were created with (owner role) and those created later.
+    fn all_keys(&self) -> Vec<(String, crate::access::ApiKey, String)> {
+        let mut all = Vec::new();
+        for (o, k) in &self.orgs {
+            let listed = |prefix: &str, kind| crate::access::ApiKey {
+                prefix: prefix.to_owned(),
+                kind,
+                role: crate::access::Role::Owner,
+                name: None,
+                created_at: o.created_at,
+                revoked_at: self.revoked.get(prefix).copied(),
+            };
+            all.push((
+                o.id.clone(),
+                listed(&k.write_key, KeyKind::Write),
+                keys::hash_secret(&k.write_key),
+            ));
+            all.push((
+                o.id.clone(),
+                listed(&k.api_key_prefix, KeyKind::Secret),
+                k.api_key_hash.clone(),
+            ));
+        }
+        all.extend(self.extra_keys.iter().cloned());
+        all
+    }
+
     fn enqueue(&mut self, jobs: Vec<NewJob>, now: Millis) {
         for j in jobs {
             self.next_job_id += 1;
@@ -448,13 +500,16 @@ impl EventStore for MemoryStore {
         Ok(())
     }
 
-    async fn link_identity(&self, org_id: &str, alias_id: &str, person_id: &str, _at: Millis) -> Result<()> {
+    async fn link_identity(&self, org_id: &str, alias_id: &str, person_id: &str, at: Millis) -> Result<()> {
         let mut inner = lock(&self.inner);
         let data = inner.data.entry(org_id.to_owned()).or_default();
         let target = data.resolve(person_id).unwrap_or_else(|| person_id.to_owned());
         if target == alias_id {
             // Already the same person.
             return Ok(());
+        }
+        if data.links.get(alias_id) != Some(&target) {
+            data.link_times.insert(alias_id.to_owned(), at);
         }
         data.links.insert(alias_id.to_owned(), target.clone());
         // Keep the links flat: whatever pointed at the alias now points at the person.
@@ -591,7 +646,85 @@ impl EventStore for MemoryStore {
         }
         sum.top_pages = sorted_counts(pages, Some(top));
         sum.referrer_classes = sorted_counts(classes, None);
+        let mut referrers: HashMap<String, u64> = HashMap::new();
+        for s in data
+            .sessions
+            .values()
+            .filter(|s| !s.is_bot && s.started_at >= since && s.started_at < until)
+        {
+            if let Some(r) = &s.referrer {
+                *referrers.entry(r.clone()).or_default() += 1;
+            }
+        }
+        sum.top_referrers = sorted_counts(referrers, Some(top));
         Ok(sum)
+    }
+
+    async fn sentiment_series(
+        &self,
+        org_id: &str,
+        source: SentimentSource,
+        since: Millis,
+        until: Millis,
+        bucket_ms: i64,
+    ) -> Result<Vec<SentimentBucket>> {
+        if bucket_ms <= 0 {
+            return Err(Error::invalid("bucket_ms", "must be positive"));
+        }
+        let inner = lock(&self.inner);
+        let Some(data) = inner.data.get(org_id) else {
+            return Ok(Vec::new());
+        };
+        // (time, label, score) of every scored text in the window
+        let points: Vec<(Millis, String, f64)> = match source {
+            SentimentSource::Interactions => data
+                .texts
+                .values()
+                .filter_map(|t| {
+                    let s = t.analysis.sentiment.as_ref()?;
+                    Some((t.timestamp, s.label.clone(), f64::from(s.score)))
+                })
+                .collect(),
+            SentimentSource::Mentions => data
+                .mentions
+                .values()
+                .filter_map(|m| {
+                    let score = f64::from(m.sentiment.or(m.lexicon_score)?);
+                    Some((m.posted_at, score_label(score).to_owned(), score))
+                })
+                .collect(),
+        };
+        let mut buckets: BTreeMap<i64, (SentimentBucket, f64)> = BTreeMap::new();
+        for (at, label, score) in points.into_iter().filter(|(at, _, _)| *at >= since && *at < until) {
+            let start = since + (at - since) / bucket_ms * bucket_ms;
+            let (b, sum) = buckets.entry(start).or_insert_with(|| {
+                (
+                    SentimentBucket {
+                        start,
+                        count: 0,
+                        positive: 0,
+                        negative: 0,
+                        neutral: 0,
+                        mean_score: 0.0,
+                    },
+                    0.0,
+                )
+            });
+            b.count += 1;
+            *sum += score;
+            match label.as_str() {
+                "positive" => b.positive += 1,
+                "negative" => b.negative += 1,
+                _ => b.neutral += 1,
+            }
+        }
+        Ok(buckets
+            .into_values()
+            .map(|(mut b, sum)| {
+                b.mean_score = sum / b.count as f64;
+                b
+            })
+            .collect())
     }
 
     async fn funnel(&self, org_id: &str, steps: &[FunnelStep], since: Millis, until: Millis) -> Result<Vec<FunnelRow>> {
@@ -650,29 +783,33 @@ impl AccountStore for MemoryStore {
 
     async fn authenticate(&self, presented: &str) -> Result<Option<KeyGrant>> {
         let inner = lock(&self.inner);
-        let grant = |o: &Organization, k: &NewOrgKeys, kind| KeyGrant {
-            org_id: o.id.clone(),
-            kind,
-            pseudonym_key: k.pseudonym_key.clone(),
-        };
-        if keys::is_write_key(presented) {
-            return Ok(inner
-                .orgs
-                .iter()
-                .find(|(_, k)| keys::constant_time_eq(k.write_key.as_bytes(), presented.as_bytes()))
-                .map(|(o, k)| grant(o, k, KeyKind::Write)));
-        }
-        let Some(prefix) = keys::api_key_prefix(presented) else {
+        let (prefix, kind) = if keys::is_write_key(presented) {
+            (presented, KeyKind::Write)
+        } else if let Some(prefix) = keys::api_key_prefix(presented) {
+            (prefix, KeyKind::Secret)
+        } else {
             return Ok(None);
         };
         let hash = keys::hash_secret(presented);
         Ok(inner
-            .orgs
-            .iter()
-            .find(|(_, k)| {
-                k.api_key_prefix == prefix && keys::constant_time_eq(k.api_key_hash.as_bytes(), hash.as_bytes())
+            .all_keys()
+            .into_iter()
+            .find(|(_, k, h)| {
+                k.prefix == prefix
+                    && k.kind == kind
+                    && k.revoked_at.is_none()
+                    && keys::constant_time_eq(h.as_bytes(), hash.as_bytes())
             })
-            .map(|(o, k)| grant(o, k, KeyKind::Secret)))
+            .and_then(|(org, k, _)| {
+                let (_, ok) = inner.orgs.iter().find(|(o, _)| o.id == org)?;
+                Some(KeyGrant {
+                    org_id: org,
+                    kind,
+                    prefix: k.prefix,
+                    role: k.role,
+                    pseudonym_key: ok.pseudonym_key.clone(),
+                })
+            }))
     }
 
     async fn org_grant(&self, org_id: &str) -> Result<Option<KeyGrant>> {
@@ -680,8 +817,227 @@ impl AccountStore for MemoryStore {
         Ok(inner.orgs.iter().find(|(o, _)| o.id == org_id).map(|(o, k)| KeyGrant {
             org_id: o.id.clone(),
             kind: KeyKind::Write,
+            prefix: k.write_key.clone(),
+            role: crate::access::Role::Viewer,
             pseudonym_key: k.pseudonym_key.clone(),
         }))
+    }
+
+    async fn update_org(&self, org_id: &str, name: &str) -> Result<Organization> {
+        let mut inner = lock(&self.inner);
+        let (o, _) = inner
+            .orgs
+            .iter_mut()
+            .find(|(o, _)| o.id == org_id)
+            .ok_or_else(|| Error::NotFound(format!("organization {org_id}")))?;
+        o.name = name.to_owned();
+        Ok(o.clone())
+    }
+
+    async fn create_api_key(&self, org_id: &str, key: &crate::access::NewApiKey) -> Result<crate::access::ApiKey> {
+        let mut inner = lock(&self.inner);
+        if !inner.orgs.iter().any(|(o, _)| o.id == org_id) {
+            return Err(Error::NotFound(format!("organization {org_id}")));
+        }
+        if inner.all_keys().iter().any(|(_, k, _)| k.prefix == key.prefix) {
+            return Err(Error::Conflict("a key with this prefix exists".into()));
+        }
+        let listed = crate::access::ApiKey {
+            prefix: key.prefix.clone(),
+            kind: key.kind,
+            role: key.role,
+            name: key.name.clone(),
+            created_at: key.created_at,
+            revoked_at: None,
+        };
+        inner
+            .extra_keys
+            .push((org_id.to_owned(), listed.clone(), key.hash.clone()));
+        Ok(listed)
+    }
+
+    async fn list_api_keys(
+        &self,
+        org_id: &str,
+        limit: u32,
+        cursor: Option<&str>,
+    ) -> Result<Page<crate::access::ApiKey>> {
+        let inner = lock(&self.inner);
+        let mut keys: Vec<crate::access::ApiKey> = inner
+            .all_keys()
+            .into_iter()
+            .filter(|(o, _, _)| o == org_id)
+            .map(|(_, k, _)| k)
+            .collect();
+        keys.sort_by(|a, b| (b.created_at, &b.prefix).cmp(&(a.created_at, &a.prefix)));
+        let after = cursor.map(decode_id_cursor).transpose()?;
+        let rows: Vec<&crate::access::ApiKey> = keys
+            .iter()
+            .filter(|k| {
+                after
+                    .as_ref()
+                    .is_none_or(|(t, id)| (k.created_at, k.prefix.as_str()) < (*t, id.as_str()))
+            })
+            .collect();
+        Ok(id_page(rows, clamp_limit(limit), |k| (k.created_at, k.prefix.as_str())))
+    }
+
+    async fn get_api_key(&self, org_id: &str, prefix: &str) -> Result<Option<crate::access::ApiKey>> {
+        let inner = lock(&self.inner);
+        Ok(inner
+            .all_keys()
+            .into_iter()
+            .find(|(o, k, _)| o == org_id && k.prefix == prefix)
+            .map(|(_, k, _)| k))
+    }
+
+    async fn revoke_api_key(&self, org_id: &str, prefix: &str, now: Millis) -> Result<Option<crate::access::ApiKey>> {
+        let mut inner = lock(&self.inner);
+        let Some((_, key, _)) = inner
+            .all_keys()
+            .into_iter()
+            .find(|(o, k, _)| o == org_id && k.prefix == prefix)
+        else {
+            return Ok(None);
+        };
+        if key.revoked_at.is_some() {
+            return Ok(Some(key));
+        }
+        if let Some((_, k, _)) = inner
+            .extra_keys
+            .iter_mut()
+            .find(|(o, k, _)| o == org_id && k.prefix == prefix)
+        {
+            k.revoked_at = Some(now);
+        } else {
+            inner.revoked.insert(prefix.to_owned(), now);
+        }
+        Ok(Some(crate::access::ApiKey {
+            revoked_at: Some(now),
+            ..key
+        }))
+    }
+
+    async fn create_user(&self, org_id: &str, user: &crate::access::User) -> Result<()> {
+        let mut inner = lock(&self.inner);
+        if inner
+            .users
+            .iter()
+            .any(|(o, u)| o == org_id && (u.email == user.email || u.id == user.id))
+        {
+            return Err(Error::Conflict(format!("a user with email {} exists", user.email)));
+        }
+        inner.users.push((org_id.to_owned(), user.clone()));
+        Ok(())
+    }
+
+    async fn list_users(&self, org_id: &str, limit: u32, cursor: Option<&str>) -> Result<Page<crate::access::User>> {
+        let inner = lock(&self.inner);
+        let mut users: Vec<&crate::access::User> = inner
+            .users
+            .iter()
+            .filter(|(o, u)| o == org_id && cursor.is_none_or(|c| u.email.as_str() > c))
+            .map(|(_, u)| u)
+            .collect();
+        users.sort_by(|a, b| a.email.cmp(&b.email));
+        let limit = clamp_limit(limit);
+        let next_cursor = (users.len() > limit).then(|| users[limit - 1].email.clone());
+        users.truncate(limit);
+        Ok(Page {
+            data: users.into_iter().cloned().collect(),
+            next_cursor,
+        })
+    }
+
+    async fn get_user(&self, org_id: &str, user_id: &str) -> Result<Option<crate::access::User>> {
+        Ok(lock(&self.inner)
+            .users
+            .iter()
+            .find(|(o, u)| o == org_id && u.id == user_id)
+            .map(|(_, u)| u.clone()))
+    }
+
+    async fn update_user(
+        &self,
+        org_id: &str,
+        user_id: &str,
+        name: Option<Option<String>>,
+        role: Option<crate::access::Role>,
+    ) -> Result<Option<crate::access::User>> {
+        let mut inner = lock(&self.inner);
+        let Some((_, u)) = inner.users.iter_mut().find(|(o, u)| o == org_id && u.id == user_id) else {
+            return Ok(None);
+        };
+        if let Some(n) = name {
+            u.name = n;
+        }
+        if let Some(r) = role {
+            u.role = r;
+        }
+        Ok(Some(u.clone()))
+    }
+
+    async fn delete_user(&self, org_id: &str, user_id: &str) -> Result<bool> {
+        let mut inner = lock(&self.inner);
+        let before = inner.users.len();
+        inner.users.retain(|(o, u)| !(o == org_id && u.id == user_id));
+        Ok(inner.users.len() < before)
+    }
+
+    async fn append_audit(&self, entries: &[crate::access::NewAuditEntry]) -> Result<()> {
+        let mut inner = lock(&self.inner);
+        for e in entries {
+            inner.seq += 1;
+            let seq = inner.seq as i64;
+            inner.audit.push((
+                e.org_id.clone(),
+                crate::access::AuditEntry {
+                    seq,
+                    at: e.at,
+                    actor: e.actor.clone(),
+                    action: e.action.clone(),
+                    target: e.target.clone(),
+                    ip: e.ip.clone(),
+                    detail: e.detail.clone(),
+                },
+            ));
+        }
+        Ok(())
+    }
+
+    async fn list_audit(
+        &self,
+        org_id: &str,
+        query: &crate::access::AuditQuery,
+    ) -> Result<Page<crate::access::AuditEntry>> {
+        let inner = lock(&self.inner);
+        let before = match &query.cursor {
+            Some(c) => Some(
+                c.parse::<i64>()
+                    .map_err(|_| Error::invalid("cursor", "not a cursor of this listing"))?,
+            ),
+            None => None,
+        };
+        let mut rows: Vec<&crate::access::AuditEntry> = inner
+            .audit
+            .iter()
+            .filter(|(o, e)| {
+                o == org_id
+                    && before.is_none_or(|b| e.seq < b)
+                    && query.action.as_ref().is_none_or(|a| &e.action == a)
+                    && query.actor.as_ref().is_none_or(|a| &e.actor == a)
+                    && query.since.is_none_or(|s| e.at >= s)
+            })
+            .map(|(_, e)| e)
+            .collect();
+        rows.sort_by_key(|e| std::cmp::Reverse(e.seq));
+        let limit = clamp_limit(query.limit);
+        let next_cursor = (rows.len() > limit).then(|| rows[limit - 1].seq.to_string());
+        rows.truncate(limit);
+        Ok(Page {
+            data: rows.into_iter().cloned().collect(),
+            next_cursor,
+        })
     }
 }
 
@@ -701,7 +1057,62 @@ impl CatalogStore for MemoryStore {
             }
         }
         data.catalog_changes += changed as u64;
+        data.ensure_categories(products);
         Ok(changed)
+    }
+
+    async fn get_product(&self, org_id: &str, id: &str) -> Result<Option<Product>> {
+        Ok(self.mem_get_product(org_id, id))
+    }
+
+    async fn query_products(&self, org_id: &str, query: &crate::catalog::ProductQuery) -> Result<Page<Product>> {
+        self.mem_query_products(org_id, query)
+    }
+
+    async fn create_product(&self, org_id: &str, product: &Product) -> Result<()> {
+        self.mem_create_product(org_id, product)
+    }
+
+    async fn replace_product(&self, org_id: &str, product: &Product) -> Result<bool> {
+        self.mem_replace_product(org_id, product)
+    }
+
+    async fn delete_product(&self, org_id: &str, id: &str) -> Result<bool> {
+        Ok(self.mem_delete_product(org_id, id))
+    }
+
+    async fn import_products(&self, org_id: &str, products: &[Product]) -> Result<crate::catalog::ImportOutcome> {
+        self.mem_import_products(org_id, products)
+    }
+
+    async fn create_category(&self, org_id: &str, category: &crate::catalog::Category) -> Result<()> {
+        self.mem_create_category(org_id, category)
+    }
+
+    async fn get_category(&self, org_id: &str, name: &str) -> Result<Option<crate::catalog::Category>> {
+        Ok(self.mem_get_category(org_id, name))
+    }
+
+    async fn list_categories(
+        &self,
+        org_id: &str,
+        limit: u32,
+        cursor: Option<&str>,
+    ) -> Result<Page<crate::catalog::Category>> {
+        self.mem_list_categories(org_id, limit, cursor)
+    }
+
+    async fn set_category_parent(
+        &self,
+        org_id: &str,
+        name: &str,
+        parent: Option<&str>,
+    ) -> Result<Option<crate::catalog::Category>> {
+        self.mem_set_category_parent(org_id, name, parent)
+    }
+
+    async fn delete_category(&self, org_id: &str, name: &str) -> Result<bool> {
+        self.mem_delete_category(org_id, name)
     }
 
     async fn add_terms(&self, org_id: &str, terms: &[CatalogTerm], _now: Millis) -> Result<usize> {
@@ -897,6 +1308,162 @@ impl WorkflowStore for MemoryStore {
         inner.runs.remove(run_id);
         inner.finished_runs.insert(run_id.to_owned());
         Ok(())
+    }
+}
+
+/// The person `id` belongs to in an org: the root, every id of it (sorted), and the indexes of
+/// their events (`PersonStore`'s contract says which).
+fn person_in(data: &OrgData, id: &str) -> (String, Vec<String>, Vec<usize>) {
+    let root = data.resolve(id).unwrap_or_else(|| id.to_owned());
+    let mut ids: BTreeSet<String> = data
+        .links
+        .iter()
+        .filter(|(_, p)| **p == root)
+        .map(|(a, _)| a.clone())
+        .collect();
+    ids.insert(root.clone());
+    let mine = |v: &Option<String>| v.as_ref().is_some_and(|v| ids.contains(v));
+    let events = (0..data.events.len())
+        .filter(|&i| {
+            let e = &data.events[i].ev;
+            mine(&e.person_id) || mine(&e.anonymous_id) || mine(&e.user_id)
+        })
+        .collect();
+    (root, ids.into_iter().collect(), events)
+}
+
+/// The person's sessions: those of their ids and those their events belong to, sorted by id.
+fn person_sessions(data: &OrgData, ids: &[String], events: &[usize]) -> Vec<String> {
+    let of_events: HashSet<&str> = events
+        .iter()
+        .filter_map(|&i| data.events[i].ev.session_id.as_deref())
+        .collect();
+    let mut out: Vec<String> = data
+        .sessions
+        .values()
+        .filter(|s| ids.contains(&s.person_id) || of_events.contains(s.id.as_str()))
+        .map(|s| s.id.clone())
+        .collect();
+    out.sort();
+    out
+}
+
+/// The identity links of the person's ids, by alias.
+fn person_links(data: &OrgData, ids: &[String]) -> Vec<crate::person::IdentityLink> {
+    let mut out: Vec<crate::person::IdentityLink> = data
+        .links
+        .iter()
+        .filter(|(a, p)| ids.contains(a) || ids.contains(p))
+        .map(|(a, p)| crate::person::IdentityLink {
+            alias_id: a.clone(),
+            person_id: p.clone(),
+            linked_at: data.link_times.get(a).copied().unwrap_or_default(),
+        })
+        .collect();
+    out.sort_by(|a, b| a.alias_id.cmp(&b.alias_id));
+    out
+}
+
+#[cfg_attr(not(target_arch = "wasm32"), async_trait::async_trait)]
+#[cfg_attr(target_arch = "wasm32", async_trait::async_trait(?Send))]
+impl crate::ports::PersonStore for MemoryStore {
+    async fn person_data(&self, org_id: &str, id: &str) -> Result<Option<crate::person::PersonData>> {
+        let inner = lock(&self.inner);
+        let Some(data) = inner.data.get(org_id) else {
+            return Ok(None);
+        };
+        let (person_id, ids, events) = person_in(data, id);
+        let sessions = person_sessions(data, &ids, &events);
+        let identities = person_links(data, &ids);
+        if events.is_empty() && sessions.is_empty() && identities.is_empty() {
+            return Ok(None);
+        }
+        let mut interactions: Vec<Interaction> = events.iter().map(|&i| data.events[i].ev.clone()).collect();
+        interactions.sort_by(|a, b| (a.timestamp, &a.id).cmp(&(b.timestamp, &b.id)));
+        let mut texts: Vec<InteractionText> = interactions
+            .iter()
+            .filter_map(|e| data.texts.get(&e.id).cloned())
+            .collect();
+        texts.sort_by(|a, b| a.event_id.cmp(&b.event_id));
+        let mut sessions: Vec<Session> = sessions.iter().filter_map(|s| data.sessions.get(s).cloned()).collect();
+        sessions.sort_by(|a, b| (a.started_at, &a.id).cmp(&(b.started_at, &b.id)));
+        Ok(Some(crate::person::PersonData {
+            person_id,
+            ids,
+            identities,
+            interactions,
+            sessions,
+            texts,
+        }))
+    }
+
+    async fn erase_person(&self, org_id: &str, id: &str, _now: Millis) -> Result<Option<crate::person::Erasure>> {
+        let mut guard = lock(&self.inner);
+        let inner = &mut *guard;
+        let Some(data) = inner.data.get_mut(org_id) else {
+            return Ok(None);
+        };
+        let (person_id, ids, events) = person_in(data, id);
+        let sessions = person_sessions(data, &ids, &events);
+        let identities = person_links(data, &ids);
+        if events.is_empty() && sessions.is_empty() && identities.is_empty() {
+            return Ok(None);
+        }
+        let mut counts = crate::person::ErasureCounts::default();
+        let mut event_ids: Vec<String> = events.iter().map(|&i| data.events[i].ev.id.clone()).collect();
+        event_ids.sort();
+        let erased: HashSet<usize> = events.into_iter().collect();
+        let mut i = 0;
+        data.events.retain(|_| {
+            i += 1;
+            !erased.contains(&(i - 1))
+        });
+        data.by_id = data
+            .events
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.ev.id.clone(), i))
+            .collect();
+        counts.interactions = event_ids.len() as u64;
+        for s in &sessions {
+            data.sessions.remove(s);
+        }
+        counts.sessions = sessions.len() as u64;
+        for l in &identities {
+            data.links.remove(&l.alias_id);
+            data.link_times.remove(&l.alias_id);
+        }
+        counts.identities = identities.len() as u64;
+        for e in &event_ids {
+            counts.texts += u64::from(data.texts.remove(e).is_some());
+        }
+        let erased_ids: HashSet<&str> = event_ids.iter().map(String::as_str).collect();
+        let mut dropped = Vec::new();
+        for row in inner.jobs.values_mut() {
+            match crate::person::scrub_job_payload(&row.job.payload, org_id, &erased_ids) {
+                crate::person::JobScrub::Keep => continue,
+                crate::person::JobScrub::Rewrite(p) => row.job.payload = p,
+                crate::person::JobScrub::Delete => dropped.push(row.job.id),
+            }
+            counts.jobs += 1;
+        }
+        for j in dropped {
+            inner.jobs.remove(&j);
+        }
+        let mut needles = erased_ids;
+        needles.extend(ids.iter().map(String::as_str));
+        needles.extend(sessions.iter().map(String::as_str));
+        let before = inner.runs.len();
+        inner
+            .runs
+            .retain(|_, steps| !steps.values().any(|v| crate::person::names_any(v, &needles)));
+        counts.workflow_runs = (before - inner.runs.len()) as u64;
+        Ok(Some(crate::person::Erasure {
+            person_id,
+            ids,
+            event_ids,
+            counts,
+        }))
     }
 }
 

@@ -180,8 +180,6 @@ impl<'a> From<&'a KeyGrant> for ImportTarget<'a> {
 pub enum Routed {
     /// An ingest endpoint answered; the report says what was stored and rejected.
     Ingest(HttpResponse, IngestReport),
-    /// The read API answered.
-    Api(HttpResponse),
     /// A fixed resource answered, the same for every org and without a store lookup: the
     /// website SDK ([`crate::sdk`]) or posthog-js's remote config and flags
     /// ([`website::PostHogEndpoint`]).
@@ -223,10 +221,10 @@ impl<S: EventStore + AccountStore> IngestService<S> {
             && Route::from_path(path).is_some()
     }
 
-    /// Routes a request to the ingest endpoints, the read API ([`crate::api`]), the website SDK
-    /// ([`crate::sdk`]) or posthog-js's config and flags ([`website::PostHogEndpoint`], with
-    /// CORS) — the whole CROW HTTP contract a shell serves; `None` for any other path (the
-    /// shell's own routes, such as health and metrics, or a 404). `now` is the server's clock.
+    /// Routes a request to the ingest endpoints, the website SDK ([`crate::sdk`]) or posthog-js's
+    /// config and flags ([`website::PostHogEndpoint`], with CORS); `None` for any other path
+    /// (the REST API, [`crate::api::handle`], and the shell's own routes such as health and
+    /// metrics). `now` is the server's clock.
     pub async fn dispatch(&self, req: &HttpRequest, now: Millis) -> Option<Routed> {
         // A host configured with a trailing slash (`https://crow.example/`) makes clients send
         // to `//api/v1/events`: collapse the leading slashes rather than lose events to a 404.
@@ -250,7 +248,7 @@ impl<S: EventStore + AccountStore> IngestService<S> {
             let (resp, report) = self.handle(req, now).await;
             return Some(Routed::Ingest(resp, report));
         }
-        crate::api::handle(&self.store, req).await.map(Routed::Api)
+        None
     }
 
     /// Handles one ingest request. `received_at` is the server's clock when the request arrived.

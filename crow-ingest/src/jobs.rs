@@ -48,3 +48,15 @@ pub struct InteractionBatch {
     /// When the batch was received.
     pub received_at: i64,
 }
+
+/// Job kind on the `export` queue: run `export-report` for one export record.
+pub const EXPORT_REPORT: &str = "export-report";
+
+/// One export to write, for `export-report` (what to write is in the export record).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExportJob {
+    /// Org.
+    pub org_id: String,
+    /// The export's id.
+    pub export_id: String,
+}

@@ -7,7 +7,10 @@
 //!   PostHog capture — parse, validate, scrub, normalize; [`ingest::IngestService`] adds keys,
 //!   CORS and the durable append, from a plain [`http::HttpRequest`] to a plain
 //!   [`http::HttpResponse`].
-//! - [`api`]: the read API (`GET /api/v1/interactions`, `/sessions`).
+//! - [`api`]: the REST API v1 (`/api/v1/...`): routes, authentication (API keys, JWT sessions),
+//!   role-based authorization, audit, and the generated OpenAPI document.
+//! - [`gdpr`]: a person's export and erasure across the store, the vector index and the
+//!   raw-batch archives (`/api/v1/persons/{id}`).
 //! - [`sdk`]: the website SDK, `crow.js`, with its caching headers (`GET /sdk/crow.js`).
 //! - [`social`] (feature `social`; adapters behind `social-rss`, `social-mastodon`,
 //!   `social-bluesky`, `social-reddit`, `social-hackernews`; the native fetcher and runner
@@ -43,13 +46,17 @@
 
 pub mod api;
 pub mod catalog;
+pub mod catalog_import;
 #[cfg(feature = "cctv")]
 pub mod cctv;
 pub mod enrich;
+pub mod gdpr;
 pub mod http;
 #[cfg(feature = "website")]
 pub mod ingest;
 pub mod jobs;
+#[cfg(feature = "ratelimit")]
+pub mod limits;
 pub mod sdk;
 pub mod search;
 #[cfg(feature = "social")]

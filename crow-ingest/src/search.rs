@@ -144,7 +144,7 @@ impl SearchRequest {
 }
 
 /// A hit.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SearchHit {
     /// Record id: the event id, product id or mention id.
     pub id: String,
@@ -153,6 +153,7 @@ pub struct SearchHit {
     /// The start of the text that matched.
     pub snippet: Option<String>,
     /// The record's metadata (without the snippet).
+    #[schema(value_type = Object)]
     pub metadata: Map<String, Value>,
 }
 

@@ -873,7 +873,7 @@ fn take_key(m: &mut Map<String, Value>, names: &[&str]) -> Option<String> {
     None
 }
 
-fn key_from_query_or_header(req: &HttpRequest, route: Route) -> Option<String> {
+pub(crate) fn key_from_query_or_header(req: &HttpRequest, route: Route) -> Option<String> {
     let query_names: &[&str] = match route {
         Route::Crow => &["k", "writeKey"],
         Route::Segment(_) => &["writeKey"],

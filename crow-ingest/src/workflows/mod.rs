@@ -48,12 +48,14 @@ use tracing::Instrument;
 
 pub mod analyze_social;
 pub mod archive;
+pub mod export_report;
 pub mod process_interaction;
 pub mod process_video;
 pub mod trigger;
 
 pub use analyze_social::{SocialOutcome, analyze_social};
 pub use archive::{ArchiveOutcome, archive_batch, archive_key, archive_prefix};
+pub use export_report::{ExportOutcome, WithExports, export_report};
 pub use process_interaction::{
     Outcome, TEXT_PROPERTIES, WorkflowConfig, process_interaction, process_interaction_with, run_id_for, session_id,
     text_of,
@@ -103,6 +105,16 @@ pub trait Ports: MaybeSend {
     /// The CCTV results store, for `process-video`; `None` (the default) fails its jobs with a
     /// clear error.
     fn video(&self) -> Option<&dyn VideoStore> {
+        None
+    }
+    /// Export records, for `export-report`; `None` (the default) fails its jobs with a clear
+    /// error. See [`WithExports`].
+    fn exports(&self) -> Option<&dyn crow_core::ports::ExportStore> {
+        None
+    }
+    /// The product catalog, for product exports; `None` (the default) fails them with a clear
+    /// error.
+    fn catalog(&self) -> Option<&dyn crow_core::ports::CatalogStore> {
         None
     }
 }
@@ -180,6 +192,12 @@ impl<P: Ports> Ports for WithText<'_, P> {
     }
     fn video(&self) -> Option<&dyn VideoStore> {
         self.video
+    }
+    fn exports(&self) -> Option<&dyn crow_core::ports::ExportStore> {
+        self.ports.exports()
+    }
+    fn catalog(&self) -> Option<&dyn crow_core::ports::CatalogStore> {
+        self.ports.catalog()
     }
 }
 

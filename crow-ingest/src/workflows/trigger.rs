@@ -32,6 +32,7 @@ use super::{Ports, WorkflowConfig, analyze_social, archive_batch, process_intera
 use crate::jobs::{
     ANALYZE_SOCIAL, ARCHIVE_BATCH, InteractionBatch, MentionBatch, PROCESS_INTERACTION, PROCESS_VIDEO, VideoBatch,
 };
+use crate::jobs::{EXPORT_REPORT, ExportJob};
 
 /// What one [`Trigger::run_once`] did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -296,6 +297,16 @@ pub async fn handle_job<P: Ports + ?Sized>(ports: &P, job: &Job, now: Millis, co
                 ));
             };
             process_video(video, &batch, now).await?;
+            Ok(())
+        }
+        EXPORT_REPORT => {
+            let export: ExportJob = serde_json::from_value(job.payload.clone()).map_err(|e| {
+                Error::invalid(
+                    "payload",
+                    format!("{} job {}: not an export job: {e}", job.kind, job.id),
+                )
+            })?;
+            super::export_report(ports, &export, job.attempts, now).await?;
             Ok(())
         }
         other => Err(Error::invalid(

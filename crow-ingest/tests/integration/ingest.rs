@@ -1,5 +1,6 @@
 //! End-to-end tests of `IngestService::handle` and `import` against crow-core's in-memory store.
 
+use crow_core::access::{ApiKey, AuditEntry, AuditQuery, NewApiKey, NewAuditEntry, Role, User};
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -84,6 +85,18 @@ impl EventStore for Flaky {
     ) -> crow_core::Result<Vec<FunnelRow>> {
         self.inner.funnel(org_id, steps, since, until).await
     }
+    async fn sentiment_series(
+        &self,
+        org_id: &str,
+        source: crow_core::ports::SentimentSource,
+        since: Millis,
+        until: Millis,
+        bucket_ms: i64,
+    ) -> crow_core::Result<Vec<crow_core::ports::SentimentBucket>> {
+        self.inner
+            .sentiment_series(org_id, source, since, until, bucket_ms)
+            .await
+    }
 }
 
 #[async_trait::async_trait]
@@ -102,6 +115,48 @@ impl AccountStore for Flaky {
     }
     async fn org_grant(&self, org_id: &str) -> crow_core::Result<Option<KeyGrant>> {
         self.inner.org_grant(org_id).await
+    }
+    async fn update_org(&self, org_id: &str, name: &str) -> crow_core::Result<Organization> {
+        self.inner.update_org(org_id, name).await
+    }
+    async fn create_api_key(&self, org_id: &str, key: &NewApiKey) -> crow_core::Result<ApiKey> {
+        self.inner.create_api_key(org_id, key).await
+    }
+    async fn list_api_keys(&self, org_id: &str, limit: u32, cursor: Option<&str>) -> crow_core::Result<Page<ApiKey>> {
+        self.inner.list_api_keys(org_id, limit, cursor).await
+    }
+    async fn get_api_key(&self, org_id: &str, prefix: &str) -> crow_core::Result<Option<ApiKey>> {
+        self.inner.get_api_key(org_id, prefix).await
+    }
+    async fn revoke_api_key(&self, org_id: &str, prefix: &str, now: Millis) -> crow_core::Result<Option<ApiKey>> {
+        self.inner.revoke_api_key(org_id, prefix, now).await
+    }
+    async fn create_user(&self, org_id: &str, user: &User) -> crow_core::Result<()> {
+        self.inner.create_user(org_id, user).await
+    }
+    async fn list_users(&self, org_id: &str, limit: u32, cursor: Option<&str>) -> crow_core::Result<Page<User>> {
+        self.inner.list_users(org_id, limit, cursor).await
+    }
+    async fn get_user(&self, org_id: &str, user_id: &str) -> crow_core::Result<Option<User>> {
+        self.inner.get_user(org_id, user_id).await
+    }
+    async fn update_user(
+        &self,
+        org_id: &str,
+        user_id: &str,
+        name: Option<Option<String>>,
+        role: Option<Role>,
+    ) -> crow_core::Result<Option<User>> {
+        self.inner.update_user(org_id, user_id, name, role).await
+    }
+    async fn delete_user(&self, org_id: &str, user_id: &str) -> crow_core::Result<bool> {
+        self.inner.delete_user(org_id, user_id).await
+    }
+    async fn append_audit(&self, entries: &[NewAuditEntry]) -> crow_core::Result<()> {
+        self.inner.append_audit(entries).await
+    }
+    async fn list_audit(&self, org_id: &str, query: &AuditQuery) -> crow_core::Result<Page<AuditEntry>> {
+        self.inner.list_audit(org_id, query).await
     }
 }
 

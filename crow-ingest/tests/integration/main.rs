@@ -1,5 +1,8 @@
 //! crow-ingest's integration tests: one test binary, one module per area.
 
+mod api;
+mod catalog_exports;
 mod cctv;
 mod ingest;
+mod support;
 mod workflows;

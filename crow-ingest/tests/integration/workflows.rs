@@ -265,6 +265,18 @@ impl EventStore for CountingEvents<'_> {
     async fn funnel(&self, org_id: &str, steps: &[FunnelStep], since: Millis, until: Millis) -> Result<Vec<FunnelRow>> {
         self.inner.funnel(org_id, steps, since, until).await
     }
+    async fn sentiment_series(
+        &self,
+        org_id: &str,
+        source: crow_core::ports::SentimentSource,
+        since: Millis,
+        until: Millis,
+        bucket_ms: i64,
+    ) -> crow_core::Result<Vec<crow_core::ports::SentimentBucket>> {
+        self.inner
+            .sentiment_series(org_id, source, since, until, bucket_ms)
+            .await
+    }
 }
 
 /// A workflow store that "crashes" on its n-th write (1-based; `saves + 1` = `finish_run`),

@@ -4,8 +4,8 @@ use crow_core::model::{
     DeviceClass, Enrichment, EventType, Interaction, InteractionText, Millis, PageContext, ReferrerClass, Session,
 };
 use crow_core::ports::{
-    AppendOutcome, EventStore, FunnelCounter, FunnelRow, FunnelStep, InteractionQuery, NewJob, Page, SessionQuery,
-    TrafficSummary,
+    AppendOutcome, EventStore, FunnelCounter, FunnelRow, FunnelStep, InteractionQuery, NewJob, Page, SentimentBucket,
+    SentimentSource, SessionQuery, TrafficSummary,
 };
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
@@ -478,7 +478,57 @@ fn traffic_query(
     }
     t.sessions = sessions;
     t.referrer_classes = classes;
+    t.top_referrers = conn
+        .prepare_cached(
+            "SELECT referrer, count(*) AS n FROM sessions WHERE org_id = ?1 AND started_at >= ?2 \
+             AND started_at < ?3 AND is_bot = 0 AND referrer IS NOT NULL \
+             GROUP BY referrer ORDER BY n DESC, referrer LIMIT ?4",
+        )?
+        .query_map(params![org_id, since, until, top.min(i64::MAX as usize) as i64], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?
+        .collect::<Result<_, _>>()?;
     Ok(t)
+}
+
+/// Sentiment per bucket: interaction texts by their label, or mentions by their analyzed (else
+/// lexicon) score with the ±0.05 thresholds the port documents.
+fn sentiment_query(
+    conn: &Connection,
+    org_id: &str,
+    source: SentimentSource,
+    since: Millis,
+    until: Millis,
+    bucket: i64,
+) -> Result<Vec<SentimentBucket>, StoreError> {
+    let sql = match source {
+        SentimentSource::Interactions => {
+            "SELECT (timestamp - ?2) / ?4 AS b, count(*), sum(sentiment_label = 'positive'), \
+             sum(sentiment_label = 'negative'), avg(sentiment_score) FROM interaction_texts \
+             WHERE org_id = ?1 AND timestamp >= ?2 AND timestamp < ?3 AND sentiment_label IS NOT NULL \
+             GROUP BY b ORDER BY b"
+        }
+        SentimentSource::Mentions => {
+            "SELECT (posted_at - ?2) / ?4 AS b, count(*), sum(coalesce(sentiment, lexicon_score) > 0.05), \
+             sum(coalesce(sentiment, lexicon_score) < -0.05), avg(coalesce(sentiment, lexicon_score)) \
+             FROM social_mentions WHERE org_id = ?1 AND posted_at >= ?2 AND posted_at < ?3 \
+             AND coalesce(sentiment, lexicon_score) IS NOT NULL GROUP BY b ORDER BY b"
+        }
+    };
+    Ok(conn
+        .prepare_cached(sql)?
+        .query_map(params![org_id, since, until, bucket], |r| {
+            let (b, count, positive, negative): (i64, u64, u64, u64) = (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?);
+            Ok(SentimentBucket {
+                start: since + b * bucket,
+                count,
+                positive,
+                negative,
+                neutral: count.saturating_sub(positive + negative),
+                mean_score: r.get::<_, Option<f64>>(4)?.unwrap_or(0.0),
+            })
+        })?
+        .collect::<Result<_, _>>()?)
 }
 
 impl SqliteStore {
@@ -770,6 +820,23 @@ impl EventStore for SqliteStore {
         let steps = steps.to_vec();
         Ok(self
             .read(move |conn| funnel_query(conn, &org, &steps, since, until))
+            .await?)
+    }
+
+    async fn sentiment_series(
+        &self,
+        org_id: &str,
+        source: SentimentSource,
+        since: Millis,
+        until: Millis,
+        bucket_ms: i64,
+    ) -> crow_core::Result<Vec<SentimentBucket>> {
+        if bucket_ms <= 0 {
+            return Err(crow_core::Error::invalid("bucket_ms", "must be positive"));
+        }
+        let org = org_id.to_owned();
+        Ok(self
+            .read(move |conn| sentiment_query(conn, &org, source, since, until, bucket_ms))
             .await?)
     }
 }

@@ -42,6 +42,16 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0004_video",
         sql: include_str!("../../migrations/0004_video.sql"),
     },
+    Migration {
+        version: 5,
+        name: "0005_access",
+        sql: include_str!("../../migrations/0005_access.sql"),
+    },
+    Migration {
+        version: 6,
+        name: "0006_exports",
+        sql: include_str!("../../migrations/0006_exports.sql"),
+    },
 ];
 
 /// Applies the pending migrations in one immediate transaction (so two processes opening the

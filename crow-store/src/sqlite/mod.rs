@@ -1,8 +1,9 @@
 //! The SQLite backend: [`SqliteStore`] implements [`EventStore`](crow_core::ports::EventStore),
 //! [`AccountStore`](crow_core::ports::AccountStore), [`CatalogStore`](crow_core::ports::CatalogStore),
 //! [`SocialStore`](crow_core::ports::SocialStore), [`VideoStore`](crow_core::ports::VideoStore),
-//! [`JobQueue`](crow_core::ports::JobQueue) and [`WorkflowStore`](crow_core::ports::WorkflowStore)
-//! over one database file.
+//! [`JobQueue`](crow_core::ports::JobQueue), [`WorkflowStore`](crow_core::ports::WorkflowStore)
+//! and [`PersonStore`](crow_core::ports::PersonStore) (GDPR export and erasure) over one database
+//! file.
 //!
 //! Connections:
 //! - **one write connection**, owned by a dedicated thread that group-commits every write
@@ -14,7 +15,9 @@
 mod accounts;
 mod catalog;
 mod events;
+mod exports;
 mod migrate;
+mod persons;
 mod queue;
 mod social;
 mod video;
@@ -163,6 +166,9 @@ fn configure(conn: &Connection, config: &StoreConfig) -> Result<(), StoreError> 
     conn.pragma_update(None, "foreign_keys", true)?;
     conn.pragma_update(None, "cache_size", -(config.cache_size_kib.min(i64::MAX as u64) as i64))?;
     conn.pragma_update(None, "temp_store", "MEMORY")?;
+    // Deleted rows and freed pages are overwritten with zeros, so an erased person's bytes do
+    // not linger in free space (see `persons`: erasure then truncates the WAL).
+    conn.pragma_update(None, "secure_delete", true)?;
     Ok(())
 }
 

@@ -523,8 +523,32 @@ impl HnswIndex {
         if unchanged || inner.slots.is_empty() {
             return Ok(());
         }
+        self.write_snapshot(inner, dir)
+    }
+
+    /// Writes the next generation from `inner` and switches to it: the previous generation and
+    /// its log are removed.
+    fn write_snapshot(&self, inner: &mut Inner, dir: &Path) -> Result<(), StoreError> {
         let next = inner.generation + 1;
-        let gen_dir = dir.join(format!("gen-{next}"));
+        let graph = self.write_generation(inner, dir, next)?;
+        let new_log_path = dir.join(format!("log-{next}.wal"));
+        let _ = std::fs::remove_file(&new_log_path);
+        let (new_log, _) = Log::open(&new_log_path, self.config.sync, |_| Ok(()))?;
+        self.write_manifest(dir, next, graph, inner.slots.len())?;
+        // From here on the new generation is the one that loads.
+        let old_log = inner.log.replace(new_log);
+        inner.generation = next;
+        if let Some(old) = old_log {
+            let _ = std::fs::remove_file(old.path());
+        }
+        remove_stale(dir, next);
+        Ok(())
+    }
+
+    /// Writes `dir/gen-{generation}/` (the graph, the record table and the flat copy when it is
+    /// complete), synced; returns the graph's basename for the manifest.
+    fn write_generation(&self, inner: &Inner, dir: &Path, generation: u64) -> Result<String, StoreError> {
+        let gen_dir = dir.join(format!("gen-{generation}"));
         if gen_dir.exists() {
             std::fs::remove_dir_all(&gen_dir)?;
         }
@@ -548,30 +572,104 @@ impl HnswIndex {
             flat.write(&gen_dir.join(FLAT))?;
         }
         log::sync_dir(&gen_dir)?;
-        let new_log_path = dir.join(format!("log-{next}.wal"));
-        let _ = std::fs::remove_file(&new_log_path);
-        let (new_log, _) = Log::open(&new_log_path, self.config.sync, |_| Ok(()))?;
+        Ok(graph)
+    }
+
+    /// Points `dir/MANIFEST` at `generation` (written aside, synced, renamed into place).
+    fn write_manifest(&self, dir: &Path, generation: u64, graph: String, slots: usize) -> Result<(), StoreError> {
         let manifest = Manifest {
             format: 1,
             name: self.info.name.clone(),
             dimensions: self.info.dimensions,
             metric: self.info.metric,
-            generation: next,
+            generation,
             graph,
-            slots: inner.slots.len(),
+            slots,
         };
         let tmp = dir.join("MANIFEST.tmp");
         std::fs::write(&tmp, serde_json::to_vec_pretty(&manifest)?)?;
         std::fs::File::open(&tmp)?.sync_all()?;
         std::fs::rename(&tmp, dir.join(MANIFEST))?;
-        log::sync_dir(dir)?;
-        // From here on the new generation is the one that loads.
-        let old_log = inner.log.replace(new_log);
-        inner.generation = next;
-        if let Some(old) = old_log {
-            let _ = std::fs::remove_file(old.path());
+        log::sync_dir(dir)
+    }
+
+    /// Writes a copy of the index as it is now into `dir` (created when missing), in the layout
+    /// [`HnswIndex::open`] loads: a snapshot, an empty log and `MANIFEST`. An index already
+    /// stored in `dir` is replaced, atomically (`MANIFEST` switches to the copy last); while
+    /// another index has `dir` open this is [`StoreError::Locked`]. For the index's own directory
+    /// it is a snapshot ([`VectorIndex::persist`]). An empty index leaves no snapshot: `dir` then
+    /// opens as a new, empty index. (The Python bindings' `VectorIndex.save`.)
+    pub fn save_to(&self, dir: &Path) -> Result<(), StoreError> {
+        let own = self
+            .dir
+            .as_ref()
+            .is_some_and(|d| std::fs::canonicalize(d).ok() == std::fs::canonicalize(dir).ok());
+        if own {
+            let mut inner = self.write();
+            return self.snapshot(&mut inner);
         }
+        std::fs::create_dir_all(dir)?;
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(dir.join("LOCK"))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => return Err(StoreError::Locked(dir.display().to_string())),
+            Err(std::fs::TryLockError::Error(e)) => return Err(e.into()),
+        }
+        let manifest_path = dir.join(MANIFEST);
+        let previous = match std::fs::read(&manifest_path) {
+            Ok(bytes) => serde_json::from_slice::<Manifest>(&bytes).map_or(0, |m| m.generation),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
+            Err(e) => return Err(e.into()),
+        };
+        let next = previous + 1;
+        let inner = self.read();
+        if inner.live() == 0 {
+            match std::fs::remove_file(&manifest_path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
+                _ => {}
+            }
+            log::sync_dir(dir)?;
+            remove_stale(dir, next);
+            return Ok(());
+        }
+        let graph = self.write_generation(&inner, dir, next)?;
+        let log_path = dir.join(format!("log-{next}.wal"));
+        std::fs::File::create(&log_path)?.sync_all()?;
+        self.write_manifest(dir, next, graph, inner.slots.len())?;
         remove_stale(dir, next);
+        Ok(())
+    }
+
+    /// [`VectorIndex::compact`]: rebuilds the graph from the live records (when any record was
+    /// deleted or replaced) and writes a new generation, removing every older snapshot and log;
+    /// with no live record left, the directory is reset to an empty index (no `MANIFEST`, an
+    /// empty `log-0.wal`). Afterwards neither memory nor any file of the index holds a deleted
+    /// record's vector, id or metadata. Costs a graph build over every live record, under the
+    /// write lock (searches wait).
+    fn compact_now(&self) -> crow_core::Result<()> {
+        self.writable()?;
+        let mut inner = self.write();
+        let log_empty = inner.log.as_ref().is_none_or(|l| l.len() == 0);
+        if inner.tombstones == 0 && log_empty {
+            // The snapshot holds no deleted slot (loading it would have counted one) and the log
+            // holds nothing: nothing to purge.
+            return Ok(());
+        }
+        if inner.tombstones > 0 {
+            inner.rebuild(&self.info, &self.config);
+        }
+        let Some(dir) = self.dir.clone() else { return Ok(()) };
+        if inner.slots.is_empty() {
+            reset_dir(&mut inner, &dir, self.config.sync)?;
+        } else {
+            self.write_snapshot(&mut inner, &dir)?;
+            purge_other_generations(&dir, inner.generation)?;
+        }
+        tracing::debug!(index = %self.info.name, live = inner.live(), generation = inner.generation, "vector index compacted");
         Ok(())
     }
 
@@ -594,6 +692,53 @@ impl HnswIndex {
         }
         Ok(())
     }
+}
+
+/// The generation of a `gen-N` directory or a `log-N.wal` file name.
+fn generation_of(name: &str) -> Option<u64> {
+    name.strip_prefix("gen-")
+        .or_else(|| name.strip_prefix("log-").and_then(|n| n.strip_suffix(".wal")))
+        .and_then(|g| g.parse::<u64>().ok())
+}
+
+/// Removes every generation directory and log other than `keep` (`None`: all of them),
+/// reporting failures (an erasure must not leave a file behind silently).
+fn purge_other_generations_except(dir: &Path, keep: Option<u64>) -> Result<(), StoreError> {
+    for e in std::fs::read_dir(dir)? {
+        let e = e?;
+        let name = e.file_name().to_string_lossy().to_string();
+        if generation_of(&name).is_some_and(|g| Some(g) != keep) {
+            let p = e.path();
+            if p.is_dir() {
+                std::fs::remove_dir_all(&p)?;
+            } else {
+                std::fs::remove_file(&p)?;
+            }
+        }
+    }
+    log::sync_dir(dir)
+}
+
+fn purge_other_generations(dir: &Path, keep: u64) -> Result<(), StoreError> {
+    purge_other_generations_except(dir, Some(keep))
+}
+
+/// Resets an index directory to an empty index: `MANIFEST` goes first (so a crash from then on
+/// loads generation 0), then every snapshot and log, then an empty `log-0.wal` is created.
+fn reset_dir(inner: &mut Inner, dir: &Path, sync: bool) -> Result<(), StoreError> {
+    drop(inner.log.take());
+    match std::fs::remove_file(dir.join(MANIFEST)) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
+        _ => {}
+    }
+    log::sync_dir(dir)?;
+    purge_other_generations_except(dir, None)?;
+    let (log, _) = Log::open(&dir.join("log-0.wal"), sync, |_| Ok(()))?;
+    log::sync_dir(dir)?;
+    inner.log = Some(log);
+    inner.generation = 0;
+    inner.flat = None;
+    Ok(())
 }
 
 /// Removes what a crashed snapshot left: generation directories and logs other than `keep`.
@@ -987,5 +1132,9 @@ impl VectorIndex for HnswIndex {
             self.snapshot(&mut inner)
         })?;
         Ok(())
+    }
+
+    async fn compact(&self) -> crow_core::Result<()> {
+        off_the_runtime(|| self.compact_now())
     }
 }

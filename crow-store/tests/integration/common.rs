@@ -57,3 +57,27 @@ pub fn track(org: &str, id: &str, anon: &str, name: &str, ts: i64) -> Interactio
     e.name = Some(name.to_owned());
     e
 }
+
+/// Runs each contract test against both backends.
+macro_rules! contract {
+    ($($name:ident),* $(,)?) => {
+        mod memory {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::$name(&crow_core::testing::MemoryStore::new()).await;
+                }
+            )*
+        }
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let (_dir, store) = crate::common::store();
+                    super::$name(&store).await;
+                }
+            )*
+        }
+    };
+}
+pub(crate) use contract;

@@ -3,8 +3,10 @@
 mod accounts;
 mod blob;
 mod catalog;
+mod catalog_exports;
 mod common;
 mod events;
+mod persons;
 mod queue;
 mod sessions;
 mod social;

@@ -387,30 +387,7 @@ async fn simhashes_analysis_and_source_state<S: SocialStore + JobQueue>(s: &S) {
     );
 }
 
-/// Runs each contract test against both backends.
-macro_rules! contract {
-    ($($name:ident),* $(,)?) => {
-        mod memory {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    super::$name(&crow_core::testing::MemoryStore::new()).await;
-                }
-            )*
-        }
-        mod sqlite {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    let (_dir, store) = crate::common::store();
-                    super::$name(&store).await;
-                }
-            )*
-        }
-    };
-}
-
-contract!(
+crate::common::contract!(
     stores_and_knows_mentions,
     storing_again_changes_nothing,
     follow_up_jobs_commit_with_the_mentions,

@@ -427,3 +427,33 @@ async fn one_process_owns_an_index_others_may_read_it() {
         "the lock goes with its owner"
     );
 }
+
+#[tokio::test]
+async fn save_to_writes_a_copy_that_opens_and_replaces_an_older_copy() {
+    let dir = tempfile::tempdir().unwrap();
+    let vectors = clustered(600, DIM, 21);
+    let index = HnswIndex::in_memory(info(DIM), HnswConfig::default()).unwrap();
+    load(&index, "org_a", &vectors).await;
+    index.delete("org_a", &["v3".to_string()]).await.unwrap();
+    let copy = dir.path().join("copy");
+    index.save_to(&copy).unwrap();
+    let q = VectorQuery::new(vectors[7].clone(), 10);
+    let before = index.query("org_a", &q).await.unwrap();
+    {
+        let opened = HnswIndex::open(&copy, info(DIM), HnswConfig::default()).unwrap();
+        assert_eq!(opened.count("org_a").await.unwrap(), 599);
+        assert_eq!(opened.query("org_a", &q).await.unwrap(), before);
+        // While it is open, the directory is its own.
+        assert!(matches!(index.save_to(&copy), Err(StoreError::Locked(_))));
+    }
+    // Saving again replaces the copy; an empty index leaves an empty directory.
+    index.delete("org_a", &["v7".to_string()]).await.unwrap();
+    index.save_to(&copy).unwrap();
+    let opened = HnswIndex::open(&copy, info(DIM), HnswConfig::default()).unwrap();
+    assert_eq!(opened.count("org_a").await.unwrap(), 598);
+    drop(opened);
+    let empty = HnswIndex::in_memory(info(DIM), HnswConfig::default()).unwrap();
+    empty.save_to(&copy).unwrap();
+    let opened = HnswIndex::open(&copy, info(DIM), HnswConfig::default()).unwrap();
+    assert_eq!(opened.count("org_a").await.unwrap(), 0);
+}

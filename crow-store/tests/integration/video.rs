@@ -434,30 +434,7 @@ async fn large_removals_span_chunks<S: VideoStore>(s: &S) {
     assert!(oldest.windows(2).all(|w| w[0].timestamp < w[1].timestamp));
 }
 
-/// Runs each contract test against both backends.
-macro_rules! contract {
-    ($($name:ident),* $(,)?) => {
-        mod memory {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    super::$name(&crow_core::testing::MemoryStore::new()).await;
-                }
-            )*
-        }
-        mod sqlite {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    let (_dir, store) = crate::common::store();
-                    super::$name(&store).await;
-                }
-            )*
-        }
-    };
-}
-
-contract!(
+crate::common::contract!(
     stores_events_once_with_every_field,
     rejected_batches_store_nothing,
     orgs_are_isolated,

@@ -71,14 +71,18 @@ enum Command {
     /// Manage organizations.
     #[command(subcommand)]
     Org(OrgCommand),
-    /// Serve the ingest endpoints (CROW, Segment, PostHog), the read API, /healthz and /metrics.
+    /// Serve the ingest endpoints (CROW, Segment, PostHog), the REST API v1, /healthz and /metrics.
     ///
-    /// Endpoints: POST /api/v1/events (CROW SDK), POST /v1/batch|track|identify|page|screen|group|alias
-    /// (Segment), POST /batch/ /capture/ /e/ /i/v0/e/ (PostHog), GET /api/v1/interactions,
-    /// GET /api/v1/interactions/{id}, GET /api/v1/sessions, POST /api/v1/analyze,
-    /// GET /api/v1/search?q=&index=&k=&filter=, GET /api/v1/cctv/events?camera=&kind=&zone=&since=
-    /// (Authorization: Bearer <api_key>), GET /healthz,
-    /// GET /metrics (Prometheus text), GET /sdk/crow.js (the website SDK).
+    /// Ingest: POST /api/v1/events (CROW SDK), POST /v1/batch|track|identify|page|screen|group|alias
+    /// (Segment), POST /batch/ /capture/ /e/ /i/v0/e/ (PostHog), with the org's public write key.
+    ///
+    /// REST API v1 (Authorization: Bearer <secret api_key or session token>): organization, users,
+    /// api-keys, audit-log, products, categories, interactions, sessions, mentions, cctv/events,
+    /// insights/traffic|funnel|sentiment, search, analyze, exports, persons/{id} (GDPR export and
+    /// erase). GET /api/v1/openapi.json describes every route (no key needed). Keys and users
+    /// carry a role: owner, admin, analyst or viewer; rate limits answer 429 with Retry-After.
+    ///
+    /// Also: GET /healthz, GET /metrics (Prometheus text), GET /sdk/crow.js (the website SDK).
     ///
     /// The worker analyzes events that carry text (feedback, search queries, chat messages) with
     /// the model tier when `--models` (default ./models, see `make models`) holds it, else with
@@ -92,8 +96,10 @@ enum Command {
     /// table with `models_dir`, `embedder`, `sentiment_head`, `ner`, `intra_threads`,
     /// `batch_size`, `max_tokens`, `use_models`, and a `[vectors]` table with `m`,
     /// `ef_construction`, `ef_search`, ... (examples/crow.toml shows them all), and a `[social]`
-    /// table (or --social FILE) to poll social sources on their schedules, and a `[cctv]` table (or
-    /// --cameras FILE) to run cameras.
+    /// table (or --social FILE) to poll social sources on their schedules, a `[cctv]` table (or
+    /// --cameras FILE) to run cameras, a `[limits]` table (`ingest`/`api` = `{ per_minute, burst }`
+    /// per key) and an `[auth]` table (`jwt_secret` or `jwt_public_key` for user sessions,
+    /// `link_ttl_secs` for export download links).
     Serve {
         /// Listen address [default: 127.0.0.1:8787].
         #[arg(long, env = "CROW_ADDR")]
@@ -120,6 +126,25 @@ enum Command {
         /// each restarted with backoff when it fails; the same as a `[cctv]` table in --config.
         #[arg(long, env = "CROW_CAMERAS")]
         cameras: Option<PathBuf>,
+    },
+    /// Sign a user session token (a JWT) for the REST API, with the `[auth]` settings of
+    /// --config (or CROW_JWT_SECRET for HS256). The user must exist (POST /api/v1/users); its
+    /// role is read from the store on every request.
+    ///
+    ///   CROW_JWT_SECRET=... crow token --org ORG_ID --user usr_... --ttl 3600
+    Token {
+        /// The org.
+        #[arg(long)]
+        org: String,
+        /// The user id (`usr_...`).
+        #[arg(long)]
+        user: String,
+        /// Validity in seconds [default: 3600].
+        #[arg(long, default_value_t = 3600)]
+        ttl: i64,
+        /// The server's TOML configuration (its `[auth]` table).
+        #[arg(long, env = "CROW_CONFIG")]
+        config: Option<PathBuf>,
     },
     /// Bulk-import events from a JSON Lines file (one Segment-spec or CROW event per line).
     Ingest {
@@ -430,6 +455,33 @@ async fn run(cli: Cli) -> Result<()> {
                     creds.api_key
                 );
             }
+        }
+        Command::Token { org, user, ttl, config } => {
+            if !(1..=30 * 86_400).contains(&ttl) {
+                bail!("--ttl must be 1 to 2592000 seconds (30 days)");
+            }
+            let mut settings = match &config {
+                Some(path) => {
+                    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+                    toml::from_str::<ServerConfig>(&text)
+                        .with_context(|| format!("in {}", path.display()))?
+                        .auth
+                }
+                None => Default::default(),
+            };
+            if settings.jwt_secret.is_none() && settings.jwt_public_key.is_none() {
+                settings.jwt_secret = std::env::var("CROW_JWT_SECRET").ok().filter(|s| !s.is_empty());
+            }
+            let Some(verifier) = settings.verifier()? else {
+                bail!(
+                    "user sessions are not configured: set CROW_JWT_SECRET (32+ bytes) or an [auth] table in --config"
+                );
+            };
+            let b = store_backends(&cli.data)?;
+            if b.store().get_user(&org, &user).await?.is_none() {
+                bail!("org {org} has no user {user} (create one with POST /api/v1/users)");
+            }
+            println!("{}", verifier.issue(&org, &user, now_millis(), ttl)?);
         }
         Command::Org(OrgCommand::List { json }) => {
             let b = store_backends(&cli.data)?;

@@ -1,9 +1,10 @@
 //! # crow-server
 //!
 //! CROW's native HTTP server: a thin axum shell. Every request is turned into a plain
-//! [`HttpRequest`] and handed to crow-ingest (the ingest endpoints and the read API), the same
-//! functions the Cloudflare Worker calls; this crate only adds `/healthz`, `/metrics`, the
-//! background worker that drains the durable queues into the workflows, and graceful shutdown.
+//! [`HttpRequest`] and handed to crow-ingest (the rate limits, the ingest endpoints and the REST
+//! API), the same functions the Cloudflare Worker calls; this crate only adds `/healthz`,
+//! `/metrics`, the background worker that drains the durable queues into the workflows, and
+//! graceful shutdown.
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), crow_server::ServerError> {
@@ -29,10 +30,14 @@ use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderName, HeaderValue, Request, Response, StatusCode};
 use crow_core::ports::{Embedder, JobQueue, VectorIndex, queues};
 use crow_core::vector::{IndexInfo, IndexKind, Metric};
+use crow_ingest::api::AuthConfig;
+use crow_ingest::api::auth::JwtVerifier;
 use crow_ingest::http::{HttpRequest, HttpResponse};
 use crow_ingest::ingest::{IngestConfig, IngestService, Routed};
+pub use crow_ingest::limits::RateLimitConfig;
+use crow_ingest::limits::RateLimiter;
 use crow_ingest::search::Indexes;
-use crow_ingest::workflows::{PortRefs, WithText};
+use crow_ingest::workflows::{PortRefs, WithExports, WithText};
 use crow_nlp::{Analyzer, NlpConfig};
 use crow_store::vector::{HnswConfig, HnswIndex};
 use crow_store::{Durability, LocalBlobStore, SqliteStore, StoreConfig, StoreError};
@@ -71,6 +76,9 @@ pub enum ServerError {
     /// A camera (the `[cctv]` table, or `crow video`) is misconfigured or failed.
     #[error("cctv: {0}")]
     Cctv(String),
+    /// The `[auth]` table is invalid.
+    #[error("auth: {0}")]
+    Auth(String),
 }
 
 /// Server configuration. Layered by the CLI: defaults, then a file, then `CROW_*` variables.
@@ -106,6 +114,54 @@ pub struct ServerConfig {
     /// table's `models_dir` unless `[cctv.face] model` names one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cctv: Option<cctv::CctvConfig>,
+    /// Per-key rate limits of ingest and of the REST API (the `[limits]` table:
+    /// `ingest = { per_minute, burst }`, `api = { per_minute, burst }`; `per_minute = 0` is off).
+    pub limits: RateLimitConfig,
+    /// User sessions and download links (the `[auth]` table).
+    pub auth: AuthSettings,
+}
+
+/// How the REST API authenticates users (API keys always work).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthSettings {
+    /// HS256 secret (at least 32 bytes) that signs user session tokens; also `CROW_JWT_SECRET`.
+    #[serde(skip_serializing)]
+    pub jwt_secret: Option<String>,
+    /// EdDSA instead: the PEM file of the Ed25519 public key that verifies session tokens.
+    pub jwt_public_key: Option<PathBuf>,
+    /// The matching private key, when this installation also issues tokens (`crow token`).
+    pub jwt_private_key: Option<PathBuf>,
+    /// Required `iss` claim.
+    pub jwt_issuer: Option<String>,
+    /// How long export download links stay valid, in seconds (default 900).
+    pub link_ttl_secs: Option<u64>,
+}
+
+impl AuthSettings {
+    /// The session verifier these settings describe, if any.
+    pub fn verifier(&self) -> Result<Option<JwtVerifier>, ServerError> {
+        let bad = |e: crow_ingest::api::auth::JwtConfigError| ServerError::Auth(e.to_string());
+        let read =
+            |p: &PathBuf| std::fs::read(p).map_err(|e| ServerError::Auth(format!("cannot read {}: {e}", p.display())));
+        let v = match (&self.jwt_secret, &self.jwt_public_key) {
+            (Some(_), Some(_)) => {
+                return Err(ServerError::Auth(
+                    "set either jwt_secret (HS256) or jwt_public_key (EdDSA), not both".into(),
+                ));
+            }
+            (Some(secret), None) => JwtVerifier::hs256(secret.as_bytes()).map_err(bad)?,
+            (None, Some(public)) => {
+                let private = self.jwt_private_key.as_ref().map(read).transpose()?;
+                JwtVerifier::eddsa(&read(public)?, private.as_deref()).map_err(bad)?
+            }
+            (None, None) => return Ok(None),
+        };
+        Ok(Some(match &self.jwt_issuer {
+            Some(iss) => v.with_issuer(iss),
+            None => v,
+        }))
+    }
 }
 
 impl Default for ServerConfig {
@@ -122,6 +178,8 @@ impl Default for ServerConfig {
             vectors: HnswConfig::default(),
             social: None,
             cctv: None,
+            limits: RateLimitConfig::default(),
+            auth: AuthSettings::default(),
         }
     }
 }
@@ -152,6 +210,10 @@ pub struct Backends {
     pub analyzer: Analyzer,
     /// The three vector indexes under `data/vectors/`, when the embedding model is loaded.
     pub indexes: Option<Indexes>,
+    /// API authentication: session tokens, download links.
+    pub auth: AuthConfig,
+    /// Per-key rate limits.
+    pub limiter: RateLimiter,
     data_dir: PathBuf,
 }
 
@@ -190,6 +252,17 @@ impl Backends {
             Some(dim) => Some(open_indexes(&config.data_dir, dim, &config.vectors).map_err(store_err)?),
             None => None,
         };
+        let mut auth = AuthConfig::new(link_secret(&config.data_dir)?);
+        if let Some(ttl) = config.auth.link_ttl_secs {
+            auth.link_ttl_ms = (ttl.clamp(1, 7 * 86_400) * 1000) as i64;
+        }
+        let mut settings = config.auth.clone();
+        if settings.jwt_secret.is_none() && settings.jwt_public_key.is_none() {
+            settings.jwt_secret = std::env::var("CROW_JWT_SECRET").ok().filter(|s| !s.is_empty());
+        }
+        if let Some(v) = settings.verifier()? {
+            auth = auth.with_sessions(v);
+        }
         Ok(Backends {
             ingest: IngestService::new(store, config.ingest.clone()),
             blobs,
@@ -197,6 +270,8 @@ impl Backends {
             wake: Notify::new(),
             analyzer,
             indexes,
+            auth,
+            limiter: RateLimiter::new(&config.limits),
             data_dir: config.data_dir.clone(),
         })
     }
@@ -247,8 +322,11 @@ impl Backends {
         self.ingest.store()
     }
 
-    /// Handles one plain request: ingest routes, the read API, health and metrics.
+    /// Handles one plain request: rate limits, ingest routes, the REST API, health and metrics.
     pub async fn handle(&self, req: &HttpRequest) -> (HttpResponse, &'static str) {
+        if let Err(resp) = self.limiter.check(req) {
+            return (resp, "limited");
+        }
         match self.ingest.dispatch(req, now_millis()).await {
             Some(Routed::Ingest(resp, report)) => {
                 self.metrics.record_ingest(&report);
@@ -257,23 +335,27 @@ impl Backends {
                 }
                 return (resp, "ingest");
             }
-            Some(Routed::Api(resp)) => return (resp, "api"),
             Some(Routed::Static(resp)) => return (resp, "sdk"),
             None => {}
         }
-        if req.path.trim_end_matches('/') == crow_ingest::api::SEARCH_ROUTE {
-            let text = Blocking(&self.analyzer);
-            let embedder = self.analyzer.embedding_dim().map(|_| &text as &dyn Embedder);
-            let resp = crow_ingest::api::search(self.store(), self.indexes.as_ref(), embedder, req).await;
-            return (resp, "api");
-        }
-        if req.path.trim_end_matches('/') == crow_ingest::api::CCTV_EVENTS_ROUTE {
-            return (crow_ingest::api::frame_events(self.store(), req).await, "api");
-        }
-        if req.path.trim_end_matches('/') == crow_ingest::api::ANALYZE_ROUTE {
-            let text = Blocking(&self.analyzer);
-            let embedder = self.analyzer.embedding_dim().map(|_| &text as &dyn Embedder);
-            let resp = crow_ingest::api::analyze(self.store(), &text, embedder, self.analyzer.tier(), req).await;
+        let text = Blocking(&self.analyzer);
+        let embedder = self.analyzer.embedding_dim().map(|_| &text as &dyn Embedder);
+        let api = crow_ingest::api::Api {
+            store: self.store(),
+            blobs: &self.blobs,
+            indexes: self.indexes.as_ref(),
+            analyzer: Some(&text),
+            embedder,
+            tier: self.analyzer.tier(),
+            auth: &self.auth,
+            now: now_millis(),
+            random: &fill_random,
+        };
+        if let Some(resp) = crow_ingest::api::handle(&api, req).await {
+            if (200..300).contains(&resp.status) && !req.method.eq_ignore_ascii_case("GET") {
+                // A mutation may have queued work (an export).
+                self.wake.notify_one();
+            }
             return (resp, "api");
         }
         match (req.method.as_str(), req.path.as_str()) {
@@ -311,16 +393,22 @@ impl Backends {
     /// Drains the queues once; returns how many jobs were handled.
     pub async fn work_once(&self, max: usize) -> usize {
         let mut handled = 0;
-        for queue in [queues::INTERACTION, queues::SOCIAL, queues::PROCESSING] {
+        for queue in queues::ALL {
             let jitter = rand::random::<f64>();
             let text = Blocking(&self.analyzer);
-            let ports = WithText {
-                ports: PortRefs::shared(self.store(), &self.blobs),
-                analyzer: &text,
-                embedder: self.analyzer.embedding_dim().map(|_| &text as &dyn Embedder),
-                indexes: self.indexes.as_ref(),
-                social: Some(self.store()),
-                video: Some(self.store()),
+            let ports = WithExports {
+                ports: WithText {
+                    ports: PortRefs::shared(self.store(), &self.blobs),
+                    analyzer: &text,
+                    embedder: self.analyzer.embedding_dim().map(|_| &text as &dyn Embedder),
+                    indexes: self.indexes.as_ref(),
+                    social: Some(self.store()),
+                    video: Some(self.store()),
+                },
+                exports: self.store(),
+                catalog: self.store(),
+                social: None,
+                video: None,
             };
             match crow_ingest::workflows::trigger::run_once(&ports, queue, max, now_millis(), jitter).await {
                 Ok(report) => {
@@ -332,6 +420,44 @@ impl Backends {
             }
         }
         handled
+    }
+}
+
+/// Fills a buffer from the operating system's CSPRNG (what the API draws new keys and ids from).
+pub fn fill_random(buf: &mut [u8]) {
+    getrandom::fill(buf).expect("the operating system's random source failed");
+}
+
+/// The installation's secret for signed download links: `data_dir/link.key`, 32 random bytes
+/// made on first start (owner-only permissions), so links survive restarts.
+fn link_secret(data_dir: &std::path::Path) -> Result<Vec<u8>, ServerError> {
+    let path = data_dir.join("link.key");
+    match std::fs::read(&path) {
+        Ok(k) if k.len() >= 32 => return Ok(k),
+        Ok(_) => {
+            return Err(ServerError::Auth(format!(
+                "{} is shorter than 32 bytes",
+                path.display()
+            )));
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(ServerError::Io(e)),
+    }
+    let mut key = vec![0u8; 32];
+    fill_random(&mut key);
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    match opts.open(&path) {
+        Ok(mut f) => {
+            std::io::Write::write_all(&mut f, &key)?;
+            f.sync_all()?;
+            Ok(key)
+        }
+        // Another process made it first: use theirs.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(std::fs::read(&path)?),
+        Err(e) => Err(ServerError::Io(e)),
     }
 }
 
@@ -469,6 +595,19 @@ impl Server {
             ),
             None => Vec::new(),
         };
+        {
+            // Forget rate-limit buckets that are full again, so made-up keys cannot grow memory.
+            let backends = backends.clone();
+            let mut rx = shutdown.subscribe();
+            tokio::spawn(async move {
+                loop {
+                    tokio::select! {
+                        _ = tokio::time::sleep(Duration::from_secs(60)) => backends.limiter.shrink(),
+                        _ = rx.changed() => break,
+                    }
+                }
+            });
+        }
         tracing::info!(%addr, data = %config.data_dir.display(), "crow server listening");
         Ok(Server {
             addr,
@@ -592,6 +731,8 @@ pub async fn shutdown_signal() {
 /// Most bytes read from a request body before answering 413 (compressed bodies are capped
 /// again after decompression by crow-ingest).
 const MAX_WIRE_BODY: usize = 2 * 1024 * 1024;
+/// The bulk product import takes larger bodies (crow-ingest caps it at 16 MiB).
+const MAX_IMPORT_BODY: usize = 17 * 1024 * 1024;
 
 async fn dispatch(
     State(backends): State<Arc<Backends>>,
@@ -600,14 +741,19 @@ async fn dispatch(
 ) -> Response<Body> {
     let started = Instant::now();
     let (parts, body) = req.into_parts();
-    let body = match axum::body::to_bytes(body, MAX_WIRE_BODY).await {
+    let cap = if parts.uri.path().trim_end_matches('/') == "/api/v1/products/import" {
+        MAX_IMPORT_BODY
+    } else {
+        MAX_WIRE_BODY
+    };
+    let body = match axum::body::to_bytes(body, cap).await {
         Ok(b) => b.to_vec(),
         Err(_) => {
             let resp = HttpResponse::problem(
                 413,
                 "body_too_large",
                 "Request body too large",
-                format!("the request body exceeds {MAX_WIRE_BODY} bytes"),
+                format!("the request body exceeds {cap} bytes"),
                 None,
             );
             return to_axum(resp);
@@ -625,15 +771,17 @@ async fn dispatch(
         body,
         peer_ip: Some(peer.ip()),
     };
-    let span = tracing::info_span!("request", method = %plain.method, path = %plain.path);
+    // Logs name a REST route by its pattern: ids (a person's, for an erasure) stay out of them.
+    let path = crow_ingest::api::log_path(&plain.method, &plain.path).into_owned();
+    let span = tracing::info_span!("request", method = %plain.method, path = %path);
     let (resp, route) = tracing::Instrument::instrument(backends.handle(&plain), span).await;
     backends
         .metrics
         .record_request(route, resp.status, started.elapsed().as_secs_f64());
     if resp.status >= 500 {
-        tracing::warn!(method = %plain.method, path = %plain.path, status = resp.status, "request failed");
+        tracing::warn!(method = %plain.method, path = %path, status = resp.status, "request failed");
     } else {
-        tracing::debug!(method = %plain.method, path = %plain.path, status = resp.status, "request");
+        tracing::debug!(method = %plain.method, path = %path, status = resp.status, "request");
     }
     to_axum(resp)
 }
