@@ -84,7 +84,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         return 0
     fig, ax = plt.subplots(figsize=(9, 4))
     for source, rows in series.items():
-        ax.plot([k for k, _, _ in rows], [m for _, m, _ in rows], marker="o", label=source)
+        # bucket keys back to times, so both sources share one time axis
+        ax.plot([dt.datetime.fromisoformat(k) for k, _, _ in rows], [m for _, m, _ in rows], marker="o", label=source)
     ax.axhline(0, color="grey", linewidth=0.8)
     ax.set_ylabel("mean sentiment (-1 … 1)")
     ax.set_title(f"Customer sentiment over time — {name}")

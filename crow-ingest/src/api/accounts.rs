@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::openapi::{Denied, ProblemDetails};
+use super::openapi::{Denied, PageParams, ProblemDetails};
 use super::problem::{
     backend, bad_param, forbidden_detail, invalid_body, json_body, limit, not_found, one, page, time_param,
 };
@@ -176,8 +176,7 @@ pub(super) async fn update_org(api: &Api<'_>, call: &Call<'_>) -> Answer {
 /// The org's users, by email.
 #[utoipa::path(get, path = "/api/v1/users", tag = "organization", operation_id = "list_users",
     params(
-        ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "Page size (default 50)"),
-        ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page"),
+        PageParams,
     ),
     responses(
         (status = 200, description = "A page of users", body = Page<User>),
@@ -320,8 +319,7 @@ pub(super) async fn delete_user(api: &Api<'_>, call: &Call<'_>) -> Answer {
 /// The org's API keys (revoked ones too), newest first. Secrets are never listed.
 #[utoipa::path(get, path = "/api/v1/api-keys", tag = "organization", operation_id = "list_api_keys",
     params(
-        ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "Page size (default 50)"),
-        ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page"),
+        PageParams,
     ),
     responses(
         (status = 200, description = "A page of keys", body = Page<ApiKey>),
@@ -449,8 +447,7 @@ pub(super) async fn revoke_api_key(api: &Api<'_>, call: &Call<'_>) -> Answer {
 /// The org's audit log, newest first: one row per mutation.
 #[utoipa::path(get, path = "/api/v1/audit-log", tag = "organization", operation_id = "list_audit_log",
     params(
-        ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "Page size (default 50)"),
-        ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page"),
+        PageParams,
         ("action" = Option<String>, Query, description = "Only this action, e.g. `product.create`"),
         ("actor" = Option<String>, Query, description = "Only this actor, e.g. `key:0123456789ab` or `user:usr_...`"),
         ("since" = Option<String>, Query, description = "From this time (RFC 3339 or epoch ms)"),

@@ -14,7 +14,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::openapi::{Denied, ProblemDetails};
+use super::openapi::{Denied, PageParams, ProblemDetails};
 use super::problem::{MAX_BODY, Problem, backend, bad_param, invalid_body, json_body, limit, not_found, one, page};
 use super::{Answer, Api, Call};
 use crate::catalog_import::{self, ImportError, ImportFormat, NewProduct, RowError, check_product};
@@ -205,8 +205,7 @@ async fn unindex(api: &Api<'_>, org: &str, id: &str) {
 /// The org's products by sku, with filters.
 #[utoipa::path(get, path = "/api/v1/products", tag = "catalog", operation_id = "list_products",
     params(
-        ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "Page size (default 50)"),
-        ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page"),
+        PageParams,
         ("category" = Option<String>, Query, description = "Only this category (exact name)"),
         ("brand" = Option<String>, Query, description = "Only this brand (exact)"),
         ("q" = Option<String>, Query, description = "Only names starting with this (ASCII case-insensitive)"),
@@ -457,8 +456,7 @@ pub(super) async fn delete_product(api: &Api<'_>, call: &Call<'_>) -> Answer {
 /// The org's categories by name.
 #[utoipa::path(get, path = "/api/v1/categories", tag = "catalog", operation_id = "list_categories",
     params(
-        ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "Page size (default 50)"),
-        ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page"),
+        PageParams,
     ),
     responses(
         (status = 200, description = "A page of categories", body = Page<Category>),

@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use super::openapi::{Denied, ProblemDetails};
+use super::openapi::{Denied, PageParams, ProblemDetails};
 use super::problem::{backend, bad_param, limit, not_found, one, page, time_param};
 use super::{Answer, Api, Call};
 use crow_core::model::{EventType, FrameEvent, Interaction, Session, SocialMention};
@@ -11,8 +11,7 @@ use crow_core::ports::{InteractionQuery, MentionQuery, Page, SessionQuery};
 /// Interactions, newest first.
 #[utoipa::path(get, path = "/api/v1/interactions", tag = "events", operation_id = "list_interactions",
     params(
-        ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "Page size (default 50)"),
-        ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page"),
+        PageParams,
         ("type" = Option<String>, Query, description = "page, track, identify, screen, group or alias"),
         ("name" = Option<String>, Query, description = "Event name (track) or page name"),
         ("session_id" = Option<String>, Query, description = "Only this session"),
@@ -79,8 +78,7 @@ pub(super) async fn get_interaction(api: &Api<'_>, call: &Call<'_>) -> Answer {
 /// Sessions, newest first.
 #[utoipa::path(get, path = "/api/v1/sessions", tag = "events", operation_id = "list_sessions",
     params(
-        ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "Page size (default 50)"),
-        ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page"),
+        PageParams,
         ("person_id" = Option<String>, Query, description = "Only this person"),
         ("since" = Option<String>, Query, description = "Started at or after (RFC 3339 or epoch ms)"),
     ),
@@ -128,8 +126,7 @@ pub(super) async fn get_session(api: &Api<'_>, call: &Call<'_>) -> Answer {
 /// Social mentions, newest first.
 #[utoipa::path(get, path = "/api/v1/mentions", tag = "events", operation_id = "list_mentions",
     params(
-        ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "Page size (default 50)"),
-        ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page"),
+        PageParams,
         ("platform" = Option<String>, Query, description = "Only this platform (rss, mastodon, bluesky, reddit, hackernews)"),
         ("source" = Option<String>, Query, description = "Only this configured source"),
         ("selected" = Option<bool>, Query, description = "Only mentions the sentiment pre-filter selected (true) or passed over (false)"),
@@ -192,8 +189,7 @@ pub(super) async fn get_mention(api: &Api<'_>, call: &Call<'_>) -> Answer {
 /// carry counts and the object-store key of a masked keyframe, never an image.
 #[utoipa::path(get, path = "/api/v1/cctv/events", tag = "events", operation_id = "list_frame_events",
     params(
-        ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "Page size (default 50)"),
-        ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page"),
+        PageParams,
         ("camera" = Option<String>, Query, description = "Only this camera"),
         ("kind" = Option<String>, Query, description = "motion, presence, line_in, line_out, occupancy or dwell"),
         ("zone" = Option<String>, Query, description = "Only this zone or line"),

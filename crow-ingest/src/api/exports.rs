@@ -9,7 +9,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::openapi::{Denied, ProblemDetails};
+use super::openapi::{Denied, PageParams, ProblemDetails};
 use super::problem::{Problem, backend, bad_param, conflict, invalid_body, json_body, limit, not_found};
 use super::{Answer, Api, Call};
 use crate::http::HttpResponse;
@@ -275,8 +275,7 @@ fn export_id(api: &Api<'_>) -> String {
 /// The org's exports, newest first.
 #[utoipa::path(get, path = "/api/v1/exports", tag = "exports", operation_id = "list_exports",
     params(
-        ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "Page size (default 50)"),
-        ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page"),
+        PageParams,
     ),
     responses(
         (status = 200, description = "A page of exports", body = ExportPage),

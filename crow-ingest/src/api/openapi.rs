@@ -66,6 +66,18 @@ pub enum Denied {
     Unavailable(ProblemDetails),
 }
 
+/// The paging parameters of every list.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)] // describes parameters; `problem::limit` and the stores read them
+pub struct PageParams {
+    /// Page size (default 50).
+    #[param(minimum = 1, maximum = 1000)]
+    limit: Option<u32>,
+    /// `next_cursor` of the previous page.
+    cursor: Option<String>,
+}
+
 struct BearerAuth;
 
 impl Modify for BearerAuth {
@@ -220,5 +232,18 @@ mod tests {
         }
         let v: serde_json::Value = serde_json::from_slice(json()).unwrap();
         assert!(v["openapi"].as_str().unwrap().starts_with("3.1"));
+        // the shared pieces expand where they are used
+        let users = &v["paths"]["/api/v1/users"]["get"];
+        let limit = users["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == "limit")
+            .unwrap();
+        assert_eq!((limit["in"].as_str(), limit["schema"]["maximum"].as_f64()), (Some("query"), Some(1000.0)));
+        for status in ["401", "403", "503"] {
+            let r = &users["responses"][status]["content"]["application/problem+json"];
+            assert!(r["schema"]["$ref"].as_str().unwrap().ends_with("ProblemDetails"), "{status}: {users}");
+        }
     }
 }
