@@ -240,10 +240,16 @@ mod tests {
             .iter()
             .find(|p| p["name"] == "limit")
             .unwrap();
-        assert_eq!((limit["in"].as_str(), limit["schema"]["maximum"].as_f64()), (Some("query"), Some(1000.0)));
+        assert_eq!(
+            (limit["in"].as_str(), limit["schema"]["maximum"].as_f64()),
+            (Some("query"), Some(1000.0))
+        );
         for status in ["401", "403", "503"] {
             let r = &users["responses"][status]["content"]["application/problem+json"];
-            assert!(r["schema"]["$ref"].as_str().unwrap().ends_with("ProblemDetails"), "{status}: {users}");
+            assert!(
+                r["schema"]["$ref"].as_str().unwrap().ends_with("ProblemDetails"),
+                "{status}: {users}"
+            );
         }
     }
 }
