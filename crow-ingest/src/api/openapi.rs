@@ -40,7 +40,7 @@ pub struct FieldError {
 
 /// The problems every authenticated route can answer: no valid credential (401), a role without
 /// the route's permission (403), a store that cannot answer (503).
-#[derive(utoipa::IntoResponses)]
+#[derive(Debug, utoipa::IntoResponses)]
 #[allow(dead_code)] // describes answers; the values are built as problem responses elsewhere
 pub enum Denied {
     /// 401.
@@ -67,7 +67,7 @@ pub enum Denied {
 }
 
 /// The paging parameters of every list.
-#[derive(utoipa::IntoParams)]
+#[derive(Debug, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 #[allow(dead_code)] // describes parameters; `problem::limit` and the stores read them
 pub struct PageParams {

@@ -8,7 +8,6 @@ use crow_core::testing::{FakeTextAnalyzer, MemoryBlobStore, MemoryStore};
 use crow_ingest::api::auth::JwtVerifier;
 use crow_ingest::api::routes::{Access, ROUTES};
 use crow_ingest::api::{Api, AuthConfig};
-use crow_ingest::http::HttpRequest;
 use serde_json::{Value, json};
 
 use crate::support::{NOW, new_org, random, request};

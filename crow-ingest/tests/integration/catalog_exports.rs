@@ -6,15 +6,14 @@
 use std::sync::Arc;
 
 use crow_core::export::ExportResource;
-use crow_core::keys;
 use crow_core::model::{
     Context, EventType, FrameEvent, FrameEventKind, Interaction, Product, ReferrerClass, Session, Source,
 };
-use crow_core::ports::{AccountStore, BlobStore, EventStore, JobQueue, SocialStore, VectorIndex, VideoStore, queues};
+use crow_core::ports::{BlobStore, EventStore, JobQueue, SocialStore, VectorIndex, VideoStore, queues};
 use crow_core::testing::{BruteForceIndex, HashEmbedder, MemoryBlobStore, MemoryStore, sample_mention};
 use crow_core::vector::IndexKind;
 use crow_ingest::api::{Api, AuthConfig};
-use crow_ingest::http::{HttpRequest, HttpResponse};
+use crow_ingest::http::HttpResponse;
 use crow_ingest::search::Indexes;
 use crow_ingest::workflows::export_report::{ColumnKind, columns};
 use crow_ingest::workflows::{PortRefs, WithExports, run_once};
