@@ -296,7 +296,7 @@ impl AccountStore for SqliteStore {
             .read(move |conn| {
                 let (t, p) = after.unwrap_or((i64::MAX, String::new()));
                 let unbounded = cursor_is_none(&p, t);
-                let mut rows: Vec<ApiKey> = conn
+                let rows: Vec<ApiKey> = conn
                     .prepare_cached(&format!(
                         "SELECT {KEY_COLUMNS} FROM api_keys WHERE org_id = ?1 \
                          AND (?4 OR created_at < ?2 OR (created_at = ?2 AND prefix < ?3)) \
@@ -304,15 +304,9 @@ impl AccountStore for SqliteStore {
                     ))?
                     .query_map(params![org, t, p, unbounded, limit as i64 + 1], key_from_row)?
                     .collect::<Result<_, _>>()?;
-                let next_cursor = (rows.len() > limit).then(|| {
-                    let k = &rows[limit - 1];
+                Ok(super::page_of(rows, limit, |k| {
                     format!("{}:{}", k.created_at, k.prefix)
-                });
-                rows.truncate(limit);
-                Ok(Page {
-                    data: rows,
-                    next_cursor,
-                })
+                }))
             })
             .await?)
     }
@@ -368,19 +362,14 @@ impl AccountStore for SqliteStore {
         let limit = limit.clamp(1, 1000) as usize;
         Ok(self
             .read(move |conn| {
-                let mut rows: Vec<User> = conn
+                let rows: Vec<User> = conn
                     .prepare_cached(&format!(
                         "SELECT {USER_COLUMNS} FROM users WHERE org_id = ?1 AND (?2 IS NULL OR email > ?2) \
                          ORDER BY email LIMIT ?3"
                     ))?
                     .query_map(params![org, after, limit as i64 + 1], user_from_row)?
                     .collect::<Result<_, _>>()?;
-                let next_cursor = (rows.len() > limit).then(|| rows[limit - 1].email.clone());
-                rows.truncate(limit);
-                Ok(Page {
-                    data: rows,
-                    next_cursor,
-                })
+                Ok(super::page_of(rows, limit, |u| u.email.clone()))
             })
             .await?)
     }
@@ -462,7 +451,7 @@ impl AccountStore for SqliteStore {
         let limit = q.limit.clamp(1, 1000) as usize;
         Ok(self
             .read(move |conn| {
-                let mut rows: Vec<AuditEntry> = conn
+                let rows: Vec<AuditEntry> = conn
                     .prepare_cached(
                         "SELECT seq, at, actor, action, target, ip, detail FROM audit_log WHERE org_id = ?1 \
                          AND (?2 IS NULL OR seq < ?2) AND (?3 IS NULL OR action = ?3) \
@@ -487,12 +476,7 @@ impl AccountStore for SqliteStore {
                         },
                     )?
                     .collect::<Result<_, _>>()?;
-                let next_cursor = (rows.len() > limit).then(|| rows[limit - 1].seq.to_string());
-                rows.truncate(limit);
-                Ok(Page {
-                    data: rows,
-                    next_cursor,
-                })
+                Ok(super::page_of(rows, limit, |e| e.seq.to_string()))
             })
             .await?)
     }

@@ -102,16 +102,10 @@ impl CatalogStore for SqliteStore {
                 let mut stmt = conn.prepare_cached(&format!(
                     "SELECT {PRODUCT_COLS} FROM products WHERE org_id = ?1 AND {after_clause} ORDER BY sku LIMIT ?2"
                 ))?;
-                let mut data = stmt
+                let data = stmt
                     .query_map(params![org, limit as i64 + 1, after], product_row)?
                     .collect::<Result<Vec<_>, _>>()?;
-                let next_cursor = if data.len() > limit {
-                    data.truncate(limit);
-                    data.last().map(|p| hex_encode(&p.sku))
-                } else {
-                    None
-                };
-                Ok(Page { data, next_cursor })
+                Ok(super::page_of(data, limit, |p| hex_encode(&p.sku)))
             })
             .await?)
     }
@@ -218,16 +212,10 @@ impl CatalogStore for SqliteStore {
                 args.push((limit as i64 + 1).into());
                 sql.push_str(&format!(" ORDER BY sku LIMIT ?{}", args.len()));
                 let mut stmt = conn.prepare_cached(&sql)?;
-                let mut data = stmt
+                let data = stmt
                     .query_map(rusqlite::params_from_iter(args), product_row)?
                     .collect::<Result<Vec<_>, _>>()?;
-                let next_cursor = if data.len() > limit {
-                    data.truncate(limit);
-                    data.last().map(|p| hex_encode(&p.sku))
-                } else {
-                    None
-                };
-                Ok(Page { data, next_cursor })
+                Ok(super::page_of(data, limit, |p| hex_encode(&p.sku)))
             })
             .await?)
     }
@@ -386,16 +374,10 @@ impl CatalogStore for SqliteStore {
                     "SELECT name, parent, created_at FROM categories WHERE org_id = ?1 AND {after_clause} \
                      ORDER BY name LIMIT ?2"
                 ))?;
-                let mut data = stmt
+                let data = stmt
                     .query_map(params![org, limit as i64 + 1, after], category_row)?
                     .collect::<Result<Vec<_>, _>>()?;
-                let next_cursor = if data.len() > limit {
-                    data.truncate(limit);
-                    data.last().map(|c| hex_encode(&c.name))
-                } else {
-                    None
-                };
-                Ok(Page { data, next_cursor })
+                Ok(super::page_of(data, limit, |c| hex_encode(&c.name)))
             })
             .await?)
     }

@@ -782,16 +782,12 @@ impl EventStore for SqliteStore {
         Ok(self
             .read(move |conn| {
                 let mut stmt = conn.prepare_cached(&sql)?;
-                let mut all = stmt
+                let all = stmt
                     .query_map(params_from_iter(params), session_from_row)?
                     .collect::<Result<Vec<_>, _>>()?;
-                let next_cursor = if all.len() > limit {
-                    all.truncate(limit);
-                    all.last().map(|s| encode_session_cursor(s.started_at, &s.id))
-                } else {
-                    None
-                };
-                Ok(Page { data: all, next_cursor })
+                Ok(super::page_of(all, limit, |s| {
+                    encode_session_cursor(s.started_at, &s.id)
+                }))
             })
             .await?)
     }

@@ -121,18 +121,12 @@ impl ExportStore for SqliteStore {
                     "SELECT {COLS} FROM exports WHERE org_id = ?1 AND {after_clause} \
                      ORDER BY created_at DESC, id DESC LIMIT ?2"
                 ))?;
-                let mut data = stmt
+                let data = stmt
                     .query_map(params![org, limit as i64 + 1, t, id], export_row)?
                     .collect::<Result<Vec<_>, _>>()?
                     .into_iter()
                     .collect::<Result<Vec<_>, _>>()?;
-                let next_cursor = if data.len() > limit {
-                    data.truncate(limit);
-                    data.last().map(|e| encode_id_cursor(e.created_at, &e.id))
-                } else {
-                    None
-                };
-                Ok(Page { data, next_cursor })
+                Ok(super::page_of(data, limit, |e| encode_id_cursor(e.created_at, &e.id)))
             })
             .await?)
     }

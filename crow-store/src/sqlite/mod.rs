@@ -32,7 +32,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use crow_core::ports::KeyGrant;
+use crow_core::ports::{KeyGrant, Page};
 use rusqlite::{Connection, OpenFlags};
 use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
@@ -388,6 +388,21 @@ pub(crate) fn wall_clock_ms() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0)
+}
+
+/// A page from rows read with `LIMIT limit + 1`: the first `limit` rows, and the cursor of the
+/// last of them when a further row showed there is more.
+pub(crate) fn page_of<T>(mut rows: Vec<T>, limit: usize, cursor: impl Fn(&T) -> String) -> Page<T> {
+    let next_cursor = if rows.len() > limit {
+        rows.truncate(limit);
+        rows.last().map(cursor)
+    } else {
+        None
+    };
+    Page {
+        data: rows,
+        next_cursor,
+    }
 }
 
 #[cfg(test)]
