@@ -22,6 +22,7 @@ use crow_core::ports::Page;
 #[serde(deny_unknown_fields)]
 pub(super) struct OrgUpdate {
     /// The new display name (1 to 200 characters).
+    #[schema(min_length = 1, max_length = 200)]
     name: String,
 }
 
@@ -30,6 +31,7 @@ pub(super) struct OrgUpdate {
 #[serde(deny_unknown_fields)]
 pub(super) struct NewUser {
     /// Email address, unique within the org.
+    #[schema(format = Email, max_length = 254)]
     email: String,
     /// Display name.
     #[serde(default)]

@@ -221,7 +221,7 @@ fn parse_step(raw: &str) -> Result<FunnelStep, HttpResponse> {
 /// An ordered conversion funnel over people: who did step 1, then step 2, ... with drop-off.
 #[utoipa::path(get, path = "/api/v1/insights/funnel", tag = "insights", operation_id = "funnel_insights",
     params(
-        ("step" = Vec<String>, Query, description = "2 to 10 steps in order: `page:/pricing`, `track:Signed Up`, `identify`"),
+        ("step" = Vec<String>, Query, min_items = 2, max_items = 10, description = "2 to 10 steps in order: `page:/pricing`, `track:Signed Up`, `identify`"),
         ("since" = Option<String>, Query, description = "Window start (RFC 3339 or epoch ms; default 30 days before until)"),
         ("until" = Option<String>, Query, description = "Window end (default now)"),
     ),

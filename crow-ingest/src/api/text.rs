@@ -63,7 +63,7 @@ pub(super) struct AnalysisItem {
 /// bad parameter is a 400 naming it; no embedding model is a 503. The index keeps orgs apart.
 #[utoipa::path(get, path = "/api/v1/search", tag = "text", operation_id = "search",
     params(
-        ("q" = String, Query, description = "The text to search for"),
+        ("q" = String, Query, min_length = 1, description = "The text to search for"),
         ("index" = Option<String>, Query, description = "interactions (default), products or social"),
         ("k" = Option<u32>, Query, minimum = 1, maximum = 100, description = "How many hits (default 10)"),
         ("filter" = Option<Vec<String>>, Query, description = "Metadata filters, ANDed: `key=value`, `key!=value`, `key>=v`, `key<v`, `key=[a,b]`, or Vectorize's JSON syntax"),
@@ -83,6 +83,7 @@ pub(super) async fn search(api: &Api<'_>, call: &Call<'_>) -> Answer {
     let (indexes, embedder) = (api.indexes, api.embedder);
     let query = req
         .query_param("q")
+        .filter(|q| !q.trim().is_empty())
         .ok_or_else(|| bad_param("q", "the text to search for is required"))?;
     let index = match req.query_param("index") {
         Some(i) => i.parse::<IndexKind>().map_err(|e| bad_param("index", &e.to_string()))?,
