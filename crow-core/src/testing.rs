@@ -1162,29 +1162,12 @@ impl CatalogStore for MemoryStore {
     }
 
     async fn list_products(&self, org_id: &str, limit: u32, cursor: Option<&str>) -> Result<Page<Product>> {
-        let inner = lock(&self.inner);
-        let Some(data) = inner.data.get(org_id) else {
-            return Ok(Page {
-                data: Vec::new(),
-                next_cursor: None,
-            });
+        let query = crate::catalog::ProductQuery {
+            limit,
+            cursor: cursor.map(str::to_owned),
+            ..Default::default()
         };
-        let limit = clamp_limit(limit);
-        let mut rows: Vec<&Product> = match cursor {
-            Some(c) => data
-                .products
-                .range::<str, _>((std::ops::Bound::Excluded(c), std::ops::Bound::Unbounded))
-                .map(|(_, p)| p)
-                .take(limit + 1)
-                .collect(),
-            None => data.products.values().take(limit + 1).collect(),
-        };
-        let next_cursor = (rows.len() > limit).then(|| rows[limit - 1].sku.clone());
-        rows.truncate(limit);
-        Ok(Page {
-            data: rows.into_iter().cloned().collect(),
-            next_cursor,
-        })
+        self.mem_query_products(org_id, &query)
     }
 }
 

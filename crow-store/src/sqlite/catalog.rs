@@ -87,27 +87,12 @@ impl CatalogStore for SqliteStore {
     }
 
     async fn list_products(&self, org_id: &str, limit: u32, cursor: Option<&str>) -> crow_core::Result<Page<Product>> {
-        let limit = clamp_limit(limit);
-        let after = match cursor {
-            Some(c) => Some(
-                hex_decode(c).ok_or_else(|| StoreError::invalid("cursor", "not a cursor returned by this store"))?,
-            ),
-            None => None,
+        let query = ProductQuery {
+            limit,
+            cursor: cursor.map(str::to_owned),
+            ..ProductQuery::default()
         };
-        let org = org_id.to_owned();
-        Ok(self
-            .read(move |conn| {
-                // Two statements rather than `(?2 IS NULL OR sku > ?2)`, which defeats the index.
-                let after_clause = if after.is_some() { "sku > ?3" } else { "?3 IS NULL" };
-                let mut stmt = conn.prepare_cached(&format!(
-                    "SELECT {PRODUCT_COLS} FROM products WHERE org_id = ?1 AND {after_clause} ORDER BY sku LIMIT ?2"
-                ))?;
-                let data = stmt
-                    .query_map(params![org, limit as i64 + 1, after], product_row)?
-                    .collect::<Result<Vec<_>, _>>()?;
-                Ok(super::page_of(data, limit, |p| hex_encode(&p.sku)))
-            })
-            .await?)
+        self.query_products(org_id, &query).await
     }
 
     async fn add_terms(&self, org_id: &str, terms: &[CatalogTerm], now: Millis) -> crow_core::Result<usize> {
@@ -180,12 +165,7 @@ impl CatalogStore for SqliteStore {
 
     async fn query_products(&self, org_id: &str, query: &ProductQuery) -> crow_core::Result<Page<Product>> {
         let limit = clamp_limit(query.limit);
-        let after = match query.cursor.as_deref() {
-            Some(c) => Some(
-                hex_decode(c).ok_or_else(|| StoreError::invalid("cursor", "not a cursor returned by this store"))?,
-            ),
-            None => None,
-        };
+        let after = decode_key_cursor(query.cursor.as_deref())?;
         let org = org_id.to_owned();
         let q = query.clone();
         Ok(self
@@ -360,12 +340,7 @@ impl CatalogStore for SqliteStore {
         cursor: Option<&str>,
     ) -> crow_core::Result<Page<Category>> {
         let limit = clamp_limit(limit);
-        let after = match cursor {
-            Some(c) => Some(
-                hex_decode(c).ok_or_else(|| StoreError::invalid("cursor", "not a cursor returned by this store"))?,
-            ),
-            None => None,
-        };
+        let after = decode_key_cursor(cursor)?;
         let org = org_id.to_owned();
         Ok(self
             .read(move |conn| {
@@ -498,4 +473,11 @@ fn category_by_name(conn: &Connection, org: &str, name: &str) -> Result<Option<C
         .prepare_cached("SELECT name, parent, created_at FROM categories WHERE org_id = ?1 AND name = ?2")?
         .query_row(params![org, name], category_row)
         .optional()?)
+}
+
+/// The key (sku, category name) a hex cursor of a by-key listing stands for.
+fn decode_key_cursor(cursor: Option<&str>) -> Result<Option<String>, StoreError> {
+    cursor
+        .map(|c| hex_decode(c).ok_or_else(|| StoreError::invalid("cursor", "not a cursor returned by this store")))
+        .transpose()
 }

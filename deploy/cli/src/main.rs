@@ -460,7 +460,7 @@ async fn run(cli: Cli) -> Result<()> {
             if !(1..=30 * 86_400).contains(&ttl) {
                 bail!("--ttl must be 1 to 2592000 seconds (30 days)");
             }
-            let mut settings = match &config {
+            let settings = match &config {
                 Some(path) => {
                     let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
                     toml::from_str::<ServerConfig>(&text)
@@ -469,9 +469,6 @@ async fn run(cli: Cli) -> Result<()> {
                 }
                 None => Default::default(),
             };
-            if settings.jwt_secret.is_none() && settings.jwt_public_key.is_none() {
-                settings.jwt_secret = std::env::var("CROW_JWT_SECRET").ok().filter(|s| !s.is_empty());
-            }
             let Some(verifier) = settings.verifier()? else {
                 bail!(
                     "user sessions are not configured: set CROW_JWT_SECRET (32+ bytes) or an [auth] table in --config"

@@ -139,8 +139,10 @@ pub struct AuthSettings {
 }
 
 impl AuthSettings {
-    /// The session verifier these settings describe, if any.
+    /// The session verifier these settings describe, if any; with neither key set, the
+    /// `CROW_JWT_SECRET` environment variable is the HS256 secret.
     pub fn verifier(&self) -> Result<Option<JwtVerifier>, ServerError> {
+        let env_secret = || std::env::var("CROW_JWT_SECRET").ok().filter(|s| !s.is_empty());
         let bad = |e: crow_ingest::api::auth::JwtConfigError| ServerError::Auth(e.to_string());
         let read =
             |p: &PathBuf| std::fs::read(p).map_err(|e| ServerError::Auth(format!("cannot read {}: {e}", p.display())));
@@ -155,7 +157,10 @@ impl AuthSettings {
                 let private = self.jwt_private_key.as_ref().map(read).transpose()?;
                 JwtVerifier::eddsa(&read(public)?, private.as_deref()).map_err(bad)?
             }
-            (None, None) => return Ok(None),
+            (None, None) => match env_secret() {
+                Some(secret) => JwtVerifier::hs256(secret.as_bytes()).map_err(bad)?,
+                None => return Ok(None),
+            },
         };
         Ok(Some(match &self.jwt_issuer {
             Some(iss) => v.with_issuer(iss),
@@ -256,11 +261,7 @@ impl Backends {
         if let Some(ttl) = config.auth.link_ttl_secs {
             auth.link_ttl_ms = (ttl.clamp(1, 7 * 86_400) * 1000) as i64;
         }
-        let mut settings = config.auth.clone();
-        if settings.jwt_secret.is_none() && settings.jwt_public_key.is_none() {
-            settings.jwt_secret = std::env::var("CROW_JWT_SECRET").ok().filter(|s| !s.is_empty());
-        }
-        if let Some(v) = settings.verifier()? {
+        if let Some(v) = config.auth.verifier()? {
             auth = auth.with_sessions(v);
         }
         Ok(Backends {
