@@ -7,7 +7,7 @@ VENV ?= .venv
 # Real Segment and PostHog clients; onnx + numpy write the tiny NER model a test builds;
 # onnxruntime + tokenizers are the Python side of the embedder parity test (and of `make bench-nlp`);
 # schemathesis fuzzes the REST API against its served OpenAPI document.
-PY_CLIENTS := segment-analytics-python==2.4.0 posthog==7.91.1 onnx==1.20.0 numpy onnxruntime==1.32.0 tokenizers==0.22.1 schemathesis==4.32.5
+PY_CLIENTS := segment-analytics-python==2.4.0 posthog==7.91.1 onnx==1.20.0 numpy onnxruntime==1.32.0 tokenizers==0.22.1 schemathesis==4.32.5 mcp==2.3.0 a2a-sdk==1.3.0
 MODELS ?= models
 SENTIMENT_HEAD := $(MODELS)/heads/sentiment.json
 NEGATION_SET := crow-nlp/tests/data/negation.jsonl

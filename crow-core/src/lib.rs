@@ -16,6 +16,7 @@
 #![warn(missing_docs)]
 
 pub mod access;
+pub mod agent;
 pub mod catalog;
 pub mod error;
 pub mod export;

@@ -81,6 +81,9 @@ pub struct AppendOutcome {
     pub inserted: usize,
     /// Events whose id was already stored for the org: not stored again.
     pub duplicates: usize,
+    /// The ids of the events stored now, in input order (duplicates left out).
+    #[serde(default)]
+    pub inserted_ids: Vec<String>,
 }
 
 /// A page/step of a conversion funnel: an event type plus an optional name or path prefix.
@@ -207,8 +210,9 @@ pub struct TrafficSummary {
     pub top_referrers: Vec<(String, u64)>,
 }
 
-/// Which texts [`EventStore::sentiment_series`] aggregates.
+/// Which texts [`EventStore::sentiment_series`] and [`EventStore::top_entities`] aggregate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum SentimentSource {
     /// Texts carried by interactions (search queries, feedback, reviews), by their analysis label.
@@ -233,6 +237,50 @@ pub struct SentimentBucket {
     pub neutral: u64,
     /// Mean score in [-1, 1].
     pub mean_score: f64,
+}
+
+/// Most entities [`EventStore::top_entities`] returns at once.
+pub const MAX_TOP_ENTITIES: u32 = 100;
+
+/// What [`EventStore::top_entities`] counts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct EntityQuery {
+    /// Interaction texts (by event time) or analyzed social mentions (by post time).
+    pub source: SentimentSource,
+    /// Only entities of this kind (`product`, `brand`, `competitor`, ...), compared exactly.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    /// Window start (inclusive).
+    pub since: Millis,
+    /// Window end (exclusive).
+    pub until: Millis,
+    /// How many entities, `1..=`[`MAX_TOP_ENTITIES`].
+    pub limit: u32,
+}
+
+/// An entity and the texts that mention it, from [`EventStore::top_entities`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct EntityCount {
+    /// Kind (`product`, `brand`, `competitor`, `money`, ...).
+    pub kind: String,
+    /// Its name: the catalog product's name for an entity linked to a product the org's catalog
+    /// holds, else the form of the entity found in the most texts (ties: the smallest).
+    pub text: String,
+    /// The catalog product the entity links to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub product_id: Option<String>,
+    /// Texts in the window that mention it (a text that mentions it twice counts once).
+    pub mentions: u64,
+    /// Those of the texts whose sentiment is positive.
+    pub positive: u64,
+    /// Those of the texts whose sentiment is neutral.
+    pub neutral: u64,
+    /// Those of the texts whose sentiment is negative.
+    pub negative: u64,
+    /// Mean sentiment score in [-1, 1] of the texts that have one; `None` when none has.
+    pub mean_score: Option<f64>,
 }
 
 /// The relational store of interactions and sessions.
@@ -302,6 +350,25 @@ pub trait EventStore: MaybeSend {
         until: Millis,
         bucket_ms: i64,
     ) -> Result<Vec<SentimentBucket>>;
+    /// The entities most mentioned in the org's texts of `query.source` in `[since, until)`.
+    ///
+    /// Contract:
+    /// - **Never personal data**: an entity marked `pii` is never counted or returned.
+    /// - **What counts**: the `entities` of each text's analysis (interaction texts by event
+    ///   time; social mentions by post time, only those with an analysis). An entity linked to a
+    ///   product is one entity per `(kind, product_id)`; any other is one per `(kind, text)`
+    ///   with the text compared ASCII-case-insensitively. An entry without a string `kind` or a
+    ///   non-empty string `text` is skipped.
+    /// - **Counts**: `mentions` is the number of texts that mention the entity; each of them
+    ///   counts once more in `positive`, `neutral` or `negative` when it has a sentiment
+    ///   (interaction texts by their label; mentions by their analyzed, else lexicon, score with
+    ///   the ±0.05 thresholds of [`SentimentSource::Mentions`]), and `mean_score` averages those
+    ///   scores.
+    /// - **Order**: `mentions` descending, then `text`, `kind` and `product_id` ascending (byte
+    ///   order; an entity without a product before one with); the first `query.limit`.
+    /// - `Invalid` naming `limit` when it is outside `1..=`[`MAX_TOP_ENTITIES`]; an empty
+    ///   window (`since >= until`) answers no entity.
+    async fn top_entities(&self, org_id: &str, query: &EntityQuery) -> Result<Vec<EntityCount>>;
 }
 
 /// Organizations and their keys.
@@ -690,6 +757,18 @@ pub trait WorkflowStore: MaybeSend {
     async fn finish_run(&self, run_id: &str, now: Millis) -> Result<()>;
 }
 
+/// Live notices for subscribers (GraphQL subscriptions, dashboards): what just happened, pushed
+/// as it happens.
+///
+/// Contract: best effort and non-blocking. A notifier never fails or slows its caller; a notice
+/// with no subscriber is dropped; nothing durable depends on it (subscribers that need every
+/// event read the store). Notices carry the org, and a notifier delivers a notice only to that
+/// org's subscribers.
+pub trait Notifier: MaybeSend {
+    /// An insight was computed (a REST insights aggregate, whichever surface asked for it).
+    fn insight(&self, insight: &Insight);
+}
+
 /// An object store (the seed's R2 buckets: raw-interactions, cctv-frames, exports, assets).
 ///
 /// Contract: `put` is atomic (a reader sees the old or the new object, never a part) and
@@ -984,4 +1063,36 @@ pub trait ExportStore: MaybeSend {
     -> Result<Page<crate::export::Export>>;
     /// Records progress; `false` when the org has no such export.
     async fn update_export(&self, org_id: &str, export: &crate::export::Export) -> Result<bool>;
+}
+
+/// Agent tasks: what the A2A agent was asked to do and where it stands. Types in
+/// [`crate::agent`].
+///
+/// Contract:
+/// - Every call is scoped to the org: another org's task is never seen, counted or changed, even
+///   with the same id.
+/// - `create_task` stores the task as given (its `org_id` is set to `org_id`). `Conflict` when
+///   the org has a task with this id; `Invalid` naming `id` for an empty id.
+/// - `list_tasks` is newest first (by `created_at`, then id, both descending), filtered by the
+///   query's `context_id`, `state` and `updated_since`; an opaque cursor, a malformed one is `Invalid` naming
+///   `cursor`. `count_tasks` counts what the same filters match across all pages.
+/// - `update_task` replaces what changes as a task runs (`state`, `status_message`, `history`,
+///   `artifacts`, `updated_at`) of the stored task with the same id; what was asked (`skill`,
+///   `args`, `context_id`, `actor`, `created_at`) never changes. A finished task
+///   ([`TaskState::is_terminal`](crate::agent::TaskState::is_terminal)) is never changed: the
+///   check and the write are atomic, so a cancel cannot overwrite a completion or the reverse.
+///   Returns `false` (and changes nothing) when the org has no such task or it is finished.
+#[cfg_attr(not(target_arch = "wasm32"), async_trait::async_trait)]
+#[cfg_attr(target_arch = "wasm32", async_trait::async_trait(?Send))]
+pub trait TaskStore: MaybeSend {
+    /// Stores a new task.
+    async fn create_task(&self, org_id: &str, task: &crate::agent::AgentTask) -> Result<()>;
+    /// One task.
+    async fn get_task(&self, org_id: &str, id: &str) -> Result<Option<crate::agent::AgentTask>>;
+    /// The org's tasks, newest first.
+    async fn list_tasks(&self, org_id: &str, query: &crate::agent::TaskQuery) -> Result<Page<crate::agent::AgentTask>>;
+    /// How many tasks the query's filters match.
+    async fn count_tasks(&self, org_id: &str, query: &crate::agent::TaskQuery) -> Result<u64>;
+    /// Records progress of an unfinished task; `false` when there is none with this id.
+    async fn update_task(&self, org_id: &str, task: &crate::agent::AgentTask) -> Result<bool>;
 }

@@ -49,6 +49,7 @@ use crate::ports::*;
 use crate::{Error, Result};
 
 mod catalog_exports;
+mod tasks;
 
 /// Locks a mutex, ignoring poisoning (a panicking test must not hide the state from others).
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -103,6 +104,105 @@ fn check_limit(limit: u32) -> Result<usize> {
     }
 }
 
+/// What [`EventStore::top_entities`] groups by: kind, product id, and the ASCII-lowercased text
+/// of an entity without a product (empty for one with).
+type EntityKey = (String, Option<String>, String);
+
+/// One entity's counts so far.
+#[derive(Debug, Default)]
+struct EntityTally {
+    mentions: u64,
+    positive: u64,
+    neutral: u64,
+    negative: u64,
+    scored: u64,
+    score_sum: f64,
+    /// Texts per form of the entity.
+    forms: BTreeMap<String, u64>,
+}
+
+/// Counts entities text by text, as [`EventStore::top_entities`] documents.
+#[derive(Debug, Default)]
+struct EntityCounter {
+    tallies: HashMap<EntityKey, EntityTally>,
+}
+
+impl EntityCounter {
+    /// One text: its (non-pii) entities as `(kind, text, product_id)`, and its sentiment label
+    /// and score, if any.
+    fn text<'a>(
+        &mut self,
+        kind: Option<&str>,
+        entities: impl Iterator<Item = (&'a str, &'a str, Option<&'a str>)>,
+        sentiment: Option<(&str, f64)>,
+    ) {
+        let mut keys = HashSet::new();
+        let mut forms = HashSet::new();
+        for (k, text, product_id) in entities {
+            if text.is_empty() || kind.is_some_and(|want| want != k) {
+                continue;
+            }
+            let norm = if product_id.is_some() {
+                String::new()
+            } else {
+                text.to_ascii_lowercase()
+            };
+            let key: EntityKey = (k.to_owned(), product_id.map(str::to_owned), norm);
+            let tally = self.tallies.entry(key.clone()).or_default();
+            if forms.insert((key.clone(), text)) {
+                *tally.forms.entry(text.to_owned()).or_default() += 1;
+            }
+            if keys.insert(key) {
+                tally.mentions += 1;
+                if let Some((label, score)) = sentiment {
+                    match label {
+                        "positive" => tally.positive += 1,
+                        "negative" => tally.negative += 1,
+                        _ => tally.neutral += 1,
+                    }
+                    tally.scored += 1;
+                    tally.score_sum += score;
+                }
+            }
+        }
+    }
+
+    /// The first `limit` entities in the documented order; `product_name` names a product id.
+    fn top(self, limit: usize, product_name: impl Fn(&str) -> Option<String>) -> Vec<EntityCount> {
+        let mut rows: Vec<EntityCount> = self
+            .tallies
+            .into_iter()
+            .map(|((kind, product_id, _), t)| {
+                let form = t
+                    .forms
+                    .iter()
+                    .max_by(|a, b| a.1.cmp(b.1).then_with(|| b.0.cmp(a.0)))
+                    .map(|(f, _)| f.clone())
+                    .unwrap_or_default();
+                EntityCount {
+                    text: product_id.as_deref().and_then(&product_name).unwrap_or(form),
+                    kind,
+                    product_id,
+                    mentions: t.mentions,
+                    positive: t.positive,
+                    neutral: t.neutral,
+                    negative: t.negative,
+                    mean_score: (t.scored > 0).then(|| t.score_sum / t.scored as f64),
+                }
+            })
+            .collect();
+        rows.sort_by(|a, b| {
+            b.mentions
+                .cmp(&a.mentions)
+                .then_with(|| a.text.cmp(&b.text))
+                .then_with(|| a.kind.cmp(&b.kind))
+                .then_with(|| a.product_id.cmp(&b.product_id))
+        });
+        rows.truncate(limit);
+        rows
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // MemoryStore
 // ---------------------------------------------------------------------------------------------
@@ -138,6 +238,8 @@ struct OrgData {
     categories: BTreeMap<String, crate::catalog::Category>,
     /// Exports by id.
     exports: BTreeMap<String, crate::export::Export>,
+    /// Agent tasks by id.
+    tasks: BTreeMap<String, crate::agent::AgentTask>,
 }
 
 impl OrgData {
@@ -401,6 +503,7 @@ impl EventStore for MemoryStore {
             }
             ev.org_id = org_id.to_owned();
             data.by_id.insert(ev.id.clone(), data.events.len());
+            out.inserted_ids.push(ev.id.clone());
             data.events.push(StoredEvent { seq, ev });
             out.inserted += 1;
         }
@@ -725,6 +828,70 @@ impl EventStore for MemoryStore {
                 b
             })
             .collect())
+    }
+
+    async fn top_entities(&self, org_id: &str, query: &EntityQuery) -> Result<Vec<EntityCount>> {
+        if !(1..=MAX_TOP_ENTITIES).contains(&query.limit) {
+            return Err(Error::invalid(
+                "limit",
+                format!("{} is not in 1..={MAX_TOP_ENTITIES}", query.limit),
+            ));
+        }
+        let inner = lock(&self.inner);
+        let Some(data) = inner.data.get(org_id) else {
+            return Ok(Vec::new());
+        };
+        let window = |at: Millis| at >= query.since && at < query.until;
+        let mut counter = EntityCounter::default();
+        match query.source {
+            SentimentSource::Interactions => {
+                for t in data.texts.values().filter(|t| window(t.timestamp)) {
+                    let entities = t
+                        .analysis
+                        .entities
+                        .iter()
+                        .filter(|e| !e.pii)
+                        .map(|e| (e.kind.as_str(), e.text.as_str(), e.product_id.as_deref()));
+                    let sentiment = t.analysis.sentiment.as_ref().map(|s| {
+                        let label = match s.label.as_str() {
+                            l @ ("positive" | "negative") => l,
+                            _ => "neutral",
+                        };
+                        (label, f64::from(s.score))
+                    });
+                    counter.text(query.kind.as_deref(), entities, sentiment);
+                }
+            }
+            SentimentSource::Mentions => {
+                for m in data.mentions.values().filter(|m| window(m.posted_at)) {
+                    let Some(Value::Array(list)) = m.analysis.as_ref().and_then(|a| a.get("entities")) else {
+                        continue;
+                    };
+                    let entities = list.iter().filter_map(|e| {
+                        let pii = e.get("pii");
+                        if !(pii.is_none_or(Value::is_null) || pii == Some(&Value::Bool(false))) {
+                            return None;
+                        }
+                        let product_id = e.get("product_id").and_then(Value::as_str);
+                        Some((e.get("kind")?.as_str()?, e.get("text")?.as_str()?, product_id))
+                    });
+                    let sentiment = m.sentiment.or(m.lexicon_score).map(|s| {
+                        let score = f64::from(s);
+                        (score_label(score), score)
+                    });
+                    counter.text(query.kind.as_deref(), entities, sentiment);
+                }
+            }
+        }
+        let product_name = |id: &str| {
+            data.products
+                .values()
+                .filter(|p| p.id == id)
+                .map(|p| p.name.as_str())
+                .min()
+                .map(str::to_owned)
+        };
+        Ok(counter.top(query.limit as usize, product_name))
     }
 
     async fn funnel(&self, org_id: &str, steps: &[FunnelStep], since: Millis, until: Millis) -> Result<Vec<FunnelRow>> {
@@ -2298,7 +2465,8 @@ mod tests {
                 out,
                 AppendOutcome {
                     inserted: 2,
-                    duplicates: 1
+                    duplicates: 1,
+                    inserted_ids: vec!["a".into(), "b".into()],
                 }
             );
             let mut changed = ev("a", "x", 99);
@@ -2308,7 +2476,8 @@ mod tests {
                 out,
                 AppendOutcome {
                     inserted: 0,
-                    duplicates: 1
+                    duplicates: 1,
+                    inserted_ids: vec![],
                 }
             );
             let got = s.get_interactions(ORG, &["a".into()]).await.unwrap();

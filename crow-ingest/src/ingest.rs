@@ -125,6 +125,11 @@ pub struct IngestReport {
     /// `dr`: the SDK's bounded offline queue overflowed). Set only when the batch was stored and
     /// held at least one new event, so a resent batch does not count them twice.
     pub client_dropped: u64,
+    /// The org the events were stored for (set when the request was authenticated and stored).
+    pub org_id: Option<String>,
+    /// The ids of the events stored by this request, in request order (duplicates left out):
+    /// what live subscribers are told about.
+    pub inserted_ids: Vec<String>,
 }
 
 impl IngestReport {
@@ -315,7 +320,7 @@ impl<S: EventStore + AccountStore> IngestService<S> {
             .store_batch(&grant.org_id, batch.events, received_at, route.source())
             .await
         {
-            Ok((inserted, duplicates)) => {
+            Ok((inserted, duplicates, inserted_ids)) => {
                 let mut body = Map::new();
                 body.insert("accepted".into(), Value::from(inserted));
                 body.insert("duplicates".into(), Value::from(duplicates));
@@ -335,6 +340,8 @@ impl<S: EventStore + AccountStore> IngestService<S> {
                     rejected: Vec::new(),
                     // A resent batch (nothing new) already reported its drops.
                     client_dropped: if inserted > 0 { client_dropped } else { 0 },
+                    org_id: Some(grant.org_id.clone()),
+                    inserted_ids,
                 };
                 if rejected > 0 {
                     report.rejected.push(("invalid_field", rejected));
@@ -386,15 +393,15 @@ impl<S: EventStore + AccountStore> IngestService<S> {
         }
     }
 
-    /// Stores events with their follow-up jobs in one append; returns (inserted, duplicates),
-    /// counting repeats of an id within the batch as duplicates.
+    /// Stores events with their follow-up jobs in one append; returns (inserted, duplicates, the
+    /// inserted ids), counting repeats of an id within the batch as duplicates.
     async fn store_batch(
         &self,
         org_id: &str,
         mut events: Vec<Interaction>,
         received_at: Millis,
         source: Source,
-    ) -> Result<(u64, u64), RequestError> {
+    ) -> Result<(u64, u64, Vec<String>), RequestError> {
         let mut event_ids: Vec<String> = events.iter().map(|e| e.id.clone()).collect();
         let mut in_batch_dups = 0u64;
         if events.len() > 1 {
@@ -421,7 +428,11 @@ impl<S: EventStore + AccountStore> IngestService<S> {
             NewJob::new(queues::PROCESSING, ARCHIVE_BATCH, payload),
         ];
         match self.store.append(org_id, events, follow_up).await {
-            Ok(out) => Ok((out.inserted as u64, out.duplicates as u64 + in_batch_dups)),
+            Ok(out) => Ok((
+                out.inserted as u64,
+                out.duplicates as u64 + in_batch_dups,
+                out.inserted_ids,
+            )),
             Err(e) => {
                 tracing::warn!(org = %org_id, source = source.as_str(), error = %e, "append failed");
                 Err(match e {
@@ -482,7 +493,7 @@ impl<S: EventStore + AccountStore> IngestService<S> {
             );
             outcome.rejected.extend(rejected);
             if !good.is_empty() {
-                let (inserted, duplicates) = self
+                let (inserted, duplicates, _) = self
                     .store_batch(&grant.org_id, good, received_at, Source::Import)
                     .await
                     .map_err(|e| crow_core::Error::Unavailable(e.detail))?;

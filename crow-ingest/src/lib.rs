@@ -8,7 +8,9 @@
 //!   CORS and the durable append, from a plain [`http::HttpRequest`] to a plain
 //!   [`http::HttpResponse`].
 //! - [`api`]: the REST API v1 (`/api/v1/...`): routes, authentication (API keys, JWT sessions),
-//!   role-based authorization, audit, and the generated OpenAPI document.
+//!   role-based authorization, audit, and the generated OpenAPI document; and [`api::tools`],
+//!   the outcome-shaped tools (search, sentiment, top entities, funnel, sessions, exports...)
+//!   that GraphQL, the MCP server and the A2A agent run through the same REST operations.
 //! - [`gdpr`]: a person's export and erasure across the store, the vector index and the
 //!   raw-batch archives (`/api/v1/persons/{id}`).
 //! - [`sdk`]: the website SDK, `crow.js`, with its caching headers (`GET /sdk/crow.js`).
@@ -44,6 +46,7 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod a2a;
 pub mod api;
 pub mod catalog;
 pub mod catalog_import;

@@ -117,7 +117,8 @@ impl RateLimiter {
                 .unwrap_or_else(ip);
             return Some((Class::Ingest, key));
         }
-        if req.path.starts_with(crate::api::PREFIX) && !req.method.eq_ignore_ascii_case("OPTIONS") {
+        let api = req.path.starts_with(crate::api::PREFIX) || crate::api::SURFACES.contains(&req.path.as_str());
+        if api && !req.method.eq_ignore_ascii_case("OPTIONS") {
             let key = match crate::api::auth::bearer(req) {
                 Some(t) => match crow_core::keys::api_key_prefix(t) {
                     Some(prefix) => format!("key:{prefix}"),
@@ -225,6 +226,13 @@ mod tests {
         assert!(limits.check(&ingest).is_ok() && limits.check(&ingest).is_ok());
         assert_eq!(limits.check(&ingest).unwrap_err().status, 429);
         assert!(limits.check(&req("GET", "/healthz", None)).is_ok());
+        // GraphQL, MCP and A2A draw on the same key's API bucket as REST.
+        for surface in crate::api::SURFACES {
+            let c = req("POST", surface, Some("Bearer sk_0123456789ab_x"));
+            assert_eq!(limits.check(&c).unwrap_err().status, 429, "{surface}");
+            let other = req("POST", surface, Some("Bearer sk_00000000000f_x"));
+            assert_eq!(RateLimiter::classify(&other).unwrap().0, Class::Api, "{surface}");
+        }
         let off = RateLimiter::new(&RateLimitConfig {
             ingest: Rate {
                 per_minute: 0,

@@ -2,6 +2,7 @@
 //! Segment and PostHog Python clients.
 #![allow(clippy::unwrap_used, missing_docs)]
 
+mod a2a;
 mod bad_input;
 mod cctv;
 mod cctv_serve;
@@ -10,6 +11,8 @@ mod clients;
 mod crash;
 mod endpoints;
 mod gdpr;
+mod graphql;
+mod mcp;
 mod privacy;
 mod rest;
 mod sdk_http;

@@ -1,7 +1,8 @@
 //! Aggregates over the org's data: traffic (visitors, sessions, top pages and referrers), a
-//! conversion funnel over named steps with drop-off, and sentiment over time. The store
-//! computes them ([`crow_core::ports::EventStore::traffic_summary`], `funnel`,
-//! `sentiment_series`); these handlers parse, call one function, and render.
+//! conversion funnel over named steps with drop-off, sentiment over time, and the entities
+//! texts mention most. The store computes them ([`crow_core::ports::EventStore::traffic_summary`],
+//! `funnel`, `sentiment_series`, `top_entities`); these handlers parse, call one function, and
+//! render.
 
 use serde::Serialize;
 
@@ -10,7 +11,7 @@ use super::problem::{backend, bad_param, render, time_param};
 use super::{Answer, Api, Call};
 use crate::http::HttpResponse;
 use crow_core::model::{EventType, Millis};
-use crow_core::ports::{FunnelStep, SentimentSource};
+use crow_core::ports::{EntityCount, EntityQuery, FunnelStep, MAX_TOP_ENTITIES, SentimentSource};
 use crow_core::time::format_millis;
 
 const DAY_MS: Millis = 86_400_000;
@@ -121,6 +122,35 @@ pub(super) struct SentimentAnswer {
     until: String,
     /// Buckets with at least one text, oldest first.
     data: Vec<SentimentPoint>,
+}
+
+/// `GET /api/v1/insights/entities`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(super) struct EntitiesAnswer {
+    /// `interactions` or `mentions`.
+    source: String,
+    /// Window start (inclusive).
+    since: String,
+    /// Window end (exclusive).
+    until: String,
+    /// The entities, most mentioned first (ties by name). Personal data is never counted.
+    data: Vec<EntityCount>,
+}
+
+/// The `source` parameter: `interactions` (default) or `mentions`.
+fn source_param(call: &Call<'_>) -> Result<SentimentSource, HttpResponse> {
+    match call.query("source").as_deref() {
+        None | Some("interactions") => Ok(SentimentSource::Interactions),
+        Some("mentions") => Ok(SentimentSource::Mentions),
+        Some(_) => Err(bad_param("source", "must be interactions or mentions")),
+    }
+}
+
+fn source_name(source: SentimentSource) -> String {
+    match source {
+        SentimentSource::Interactions => "interactions".into(),
+        SentimentSource::Mentions => "mentions".into(),
+    }
 }
 
 /// The `since`/`until` window: defaults to the last 30 days, at most about 3 years.
@@ -279,11 +309,7 @@ pub(super) async fn funnel(api: &Api<'_>, call: &Call<'_>) -> Answer {
     security(("bearer" = []))
 )]
 pub(super) async fn sentiment(api: &Api<'_>, call: &Call<'_>) -> Answer {
-    let source = match call.query("source").as_deref() {
-        None | Some("interactions") => SentimentSource::Interactions,
-        Some("mentions") => SentimentSource::Mentions,
-        Some(_) => return Err(bad_param("source", "must be interactions or mentions")),
-    };
+    let source = source_param(call)?;
     let (interval, bucket) = match call.query("interval").as_deref() {
         Some("hour") => ("hour", 3_600_000),
         None | Some("day") => ("day", DAY_MS),
@@ -305,10 +331,7 @@ pub(super) async fn sentiment(api: &Api<'_>, call: &Call<'_>) -> Answer {
         .await
         .map_err(backend)?;
     Ok(json(&SentimentAnswer {
-        source: match source {
-            SentimentSource::Interactions => "interactions".into(),
-            SentimentSource::Mentions => "mentions".into(),
-        },
+        source: source_name(source),
         interval: interval.into(),
         since: format_millis(since),
         until: format_millis(until),
@@ -323,6 +346,58 @@ pub(super) async fn sentiment(api: &Api<'_>, call: &Call<'_>) -> Answer {
                 mean_score: b.mean_score,
             })
             .collect(),
+    }))
+}
+
+/// Longest `kind` accepted, in bytes.
+const MAX_KIND_BYTES: usize = 100;
+
+/// The entities the org's texts (interactions) or social mentions name most: products, brands,
+/// competitors and the like, with the sentiment of the texts that name them.
+#[utoipa::path(get, path = "/api/v1/insights/entities", tag = "insights", operation_id = "entity_insights",
+    params(
+        ("source" = Option<String>, Query, description = "`interactions` (default) or `mentions`"),
+        ("kind" = Option<String>, Query, description = "Only entities of this kind: `product`, `brand`, `competitor`, ..."),
+        ("since" = Option<String>, Query, description = "Window start (RFC 3339 or epoch ms; default 30 days before until)"),
+        ("until" = Option<String>, Query, description = "Window end (default now)"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 100, description = "How many entities (default 20)"),
+    ),
+    responses(
+        (status = 200, description = "The entities, most mentioned first", body = EntitiesAnswer),
+        (status = 400, description = "A bad parameter", body = ProblemDetails, content_type = "application/problem+json"),
+        Denied,
+    ),
+    security(("bearer" = []))
+)]
+pub(super) async fn entities(api: &Api<'_>, call: &Call<'_>) -> Answer {
+    let source = source_param(call)?;
+    let kind = match call.query("kind") {
+        None => None,
+        Some(k) if !k.is_empty() && k.len() <= MAX_KIND_BYTES => Some(k),
+        Some(_) => return Err(bad_param("kind", "must be 1 to 100 bytes")),
+    };
+    let limit = match call.query("limit") {
+        None => 20,
+        Some(l) => l
+            .parse::<u32>()
+            .ok()
+            .filter(|l| (1..=MAX_TOP_ENTITIES).contains(l))
+            .ok_or_else(|| bad_param("limit", "must be an integer from 1 to 100"))?,
+    };
+    let (since, until) = window(api, call)?;
+    let query = EntityQuery {
+        source,
+        kind,
+        since,
+        until,
+        limit,
+    };
+    let data = api.store.top_entities(call.org(), &query).await.map_err(backend)?;
+    Ok(json(&EntitiesAnswer {
+        source: source_name(source),
+        since: format_millis(since),
+        until: format_millis(until),
+        data,
     }))
 }
 

@@ -28,9 +28,10 @@ use serde_json::{Value, json};
 use crate::http::{HttpRequest, HttpResponse};
 use crate::search::Indexes;
 use crow_core::access::{NewAuditEntry, Principal};
-use crow_core::model::Millis;
+use crow_core::model::{Insight, Millis};
 use crow_core::ports::{
-    AccountStore, BlobStore, CatalogStore, Embedder, EventStore, JobQueue, SocialStore, TextAnalyzer, VideoStore,
+    AccountStore, BlobStore, CatalogStore, Embedder, EventStore, JobQueue, Notifier, SocialStore, TextAnalyzer,
+    VideoStore,
 };
 
 mod accounts;
@@ -44,6 +45,7 @@ mod persons;
 pub mod problem;
 pub mod routes;
 mod text;
+pub mod tools;
 
 pub use auth::AuthConfig;
 pub use problem::render;
@@ -54,6 +56,10 @@ use routes::{Access, Matched, Op};
 
 /// Path prefix of the API.
 pub const PREFIX: &str = "/api/v1/";
+
+/// The other ways into the same operations (GraphQL, MCP, A2A JSON-RPC): rate-limited in the
+/// API's class, by the caller's key, exactly like `/api/v1/...`.
+pub const SURFACES: [&str; 3] = ["/graphql", "/mcp", "/a2a"];
 
 /// The semantic search route.
 pub const SEARCH_ROUTE: &str = "/api/v1/search";
@@ -73,6 +79,7 @@ pub trait ApiStore:
     + JobQueue
     + crow_core::ports::ExportStore
     + crow_core::ports::PersonStore
+    + crow_core::ports::TaskStore
 {
 }
 impl<
@@ -84,6 +91,7 @@ impl<
         + JobQueue
         + crow_core::ports::ExportStore
         + crow_core::ports::PersonStore
+        + crow_core::ports::TaskStore
         + ?Sized,
 > ApiStore for T
 {
@@ -111,6 +119,8 @@ pub struct Api<'a> {
     pub now: Millis,
     /// The platform's CSPRNG (new keys, user and export ids); crow-ingest draws no randomness itself.
     pub random: &'a (dyn Fn(&mut [u8]) + Send + Sync),
+    /// Live notices (GraphQL subscriptions): told of every insight computed.
+    pub notifier: Option<&'a dyn Notifier>,
 }
 
 impl Api<'_> {
@@ -275,6 +285,18 @@ pub async fn handle(api: &Api<'_>, req: &HttpRequest) -> Option<HttpResponse> {
         }
         Access::Public | Access::SignedLink => None,
     };
+    Some(execute(api, req, route, params, principal).await)
+}
+
+/// Runs a matched, authorized route: the handler, then the audit row of a successful mutation
+/// and the live notice of a computed insight. [`handle`] and [`tools::invoke`] both end here.
+async fn execute(
+    api: &Api<'_>,
+    req: &HttpRequest,
+    route: &routes::Route,
+    params: Vec<(&'static str, String)>,
+    principal: Option<Principal>,
+) -> HttpResponse {
     let call = Call::new(req, principal, params);
     let mut resp = match dispatch(api, &call, route.op).await {
         Ok(r) | Err(r) => r,
@@ -309,10 +331,36 @@ pub async fn handle(api: &Api<'_>, req: &HttpRequest) -> Option<HttpResponse> {
             resp = resp.with_header("x-crow-audit", "failed");
         }
     }
+    if let (Some(notifier), Some(principal), 200) = (api.notifier, call.principal.as_ref(), resp.status)
+        && let Some(kind) = route.path.strip_prefix("/api/v1/insights/")
+    {
+        notifier.insight(&insight_of(api, &principal.org_id, kind, &resp.body));
+    }
     if req.method.eq_ignore_ascii_case("HEAD") {
         resp.body.clear();
     }
-    Some(resp)
+    resp
+}
+
+/// The [`Insight`] an insights answer makes: its kind (`traffic`, `funnel`, ...), its window
+/// and its data.
+fn insight_of(api: &Api<'_>, org_id: &str, kind: &str, body: &[u8]) -> Insight {
+    let data: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    let time = |name: &str| {
+        data.get(name)
+            .and_then(Value::as_str)
+            .and_then(crow_core::time::parse_timestamp)
+    };
+    let period_end = time("until").unwrap_or(api.now);
+    Insight {
+        id: format!("ins_{}", hex::encode(api.random_bytes::<8>())),
+        org_id: org_id.to_owned(),
+        kind: kind.to_owned(),
+        period_start: time("since").unwrap_or(period_end),
+        period_end,
+        data,
+        created_at: api.now,
+    }
 }
 
 async fn dispatch(api: &Api<'_>, call: &Call<'_>, op: Op) -> Answer {
@@ -351,6 +399,7 @@ async fn dispatch(api: &Api<'_>, call: &Call<'_>, op: Op) -> Answer {
         Op::TrafficInsights => insights::traffic(api, call).await,
         Op::FunnelInsights => insights::funnel(api, call).await,
         Op::SentimentInsights => insights::sentiment(api, call).await,
+        Op::EntityInsights => insights::entities(api, call).await,
         Op::Search => text::search(api, call).await,
         Op::Analyze => text::analyze(api, call).await,
         Op::ListExports => exports::list_exports(api, call).await,

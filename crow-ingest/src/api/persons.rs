@@ -158,6 +158,7 @@ mod tests {
                 auth: &self.auth,
                 now: NOW,
                 random: &random,
+                notifier: None,
             }
         }
 

@@ -467,10 +467,10 @@ struct Sink {
 }
 
 enum Out {
-    Csv(csv::Writer<Vec<u8>>),
+    Csv(Box<csv::Writer<Vec<u8>>>),
     Json(Vec<u8>),
     #[cfg(feature = "parquet")]
-    Parquet(parquet_sink::ParquetSink),
+    Parquet(Box<parquet_sink::ParquetSink>),
 }
 
 impl Sink {
@@ -482,11 +482,11 @@ impl Sink {
                     .from_writer(Vec::new());
                 w.write_record(cols.iter().map(|(name, _)| *name))
                     .map_err(Error::backend)?;
-                Out::Csv(w)
+                Out::Csv(Box::new(w))
             }
             ExportFormat::Json => Out::Json(Vec::new()),
             #[cfg(feature = "parquet")]
-            ExportFormat::Parquet => Out::Parquet(parquet_sink::ParquetSink::new(cols)?),
+            ExportFormat::Parquet => Out::Parquet(Box::new(parquet_sink::ParquetSink::new(cols)?)),
             #[cfg(not(feature = "parquet"))]
             ExportFormat::Parquet => {
                 return Err(Error::invalid(
@@ -528,10 +528,10 @@ impl Sink {
 
     fn finish(self) -> Result<Vec<u8>> {
         match self.out {
-            Out::Csv(w) => w.into_inner().map_err(|e| Error::backend(e.error())),
+            Out::Csv(w) => (*w).into_inner().map_err(|e| Error::backend(e.error())),
             Out::Json(buf) => Ok(buf),
             #[cfg(feature = "parquet")]
-            Out::Parquet(p) => p.finish(),
+            Out::Parquet(p) => (*p).finish(),
         }
     }
 }

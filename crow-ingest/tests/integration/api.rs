@@ -56,6 +56,7 @@ impl Fixture {
             auth: &self.auth,
             now: NOW,
             random: &random,
+            notifier: None,
         }
     }
 
@@ -340,4 +341,232 @@ async fn bad_bodies_get_400s_that_name_the_field() {
         .await;
     assert_eq!(status, 200, "{answer}");
     assert_eq!(answer["steps"].as_array().unwrap().len(), 2);
+}
+
+/// `GET /api/v1/insights/entities`: the entities of the org's analyzed texts and mentions, most
+/// mentioned first, never personal data, never another org's.
+#[tokio::test]
+async fn entity_insights_count_the_orgs_own_entities() {
+    use crow_core::model::InteractionText;
+    use crow_core::ports::{CatalogStore, Entity, EventStore, Sentiment, SocialStore, TextAnalysis};
+
+    let f = Fixture::new();
+    let org = f.org("Acme").await;
+    let other = f.org("Other").await;
+    let viewer = f.key(&org, Role::Viewer).await;
+    let entity = |kind: &str, text: &str, product_id: Option<&str>, pii: bool| Entity {
+        kind: kind.into(),
+        text: text.into(),
+        start: 0,
+        end: text.len(),
+        product_id: product_id.map(Into::into),
+        pii,
+    };
+    let text = |id: &str, at: i64, label: &str, score: f32, entities: Vec<Entity>| InteractionText {
+        event_id: id.into(),
+        field: "feedback".into(),
+        timestamp: at,
+        analysis: TextAnalysis {
+            language: Some("en".into()),
+            sentiment: Some(Sentiment {
+                label: label.into(),
+                score,
+                tier: "lexicon".into(),
+            }),
+            entities,
+            key_phrases: vec![],
+        },
+        embedding: None,
+        analyzed_at: at,
+    };
+    let (status, body) = f
+        .call(
+            "POST",
+            "/api/v1/products",
+            Some(&org.owner),
+            Some(json!({"sku": "X-1", "name": "Acme Phone X"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let product_id = body["id"].as_str().unwrap().to_owned();
+    let day = 86_400_000;
+    f.store
+        .store_texts(
+            &org.id,
+            &[
+                text(
+                    "e1",
+                    NOW - day,
+                    "positive",
+                    0.5,
+                    vec![
+                        entity("product", "acme phone x", Some(&product_id), false),
+                        entity("brand", "Acme", None, false),
+                        entity("email", "", None, true),
+                    ],
+                ),
+                text(
+                    "e2",
+                    NOW - 2 * day,
+                    "negative",
+                    -0.5,
+                    vec![
+                        entity("product", "Acme Phone X", Some(&product_id), false),
+                        entity("competitor", "Globex", None, false),
+                        entity("person", "Ana Lima", None, true),
+                    ],
+                ),
+                // older than the default 30 days
+                text(
+                    "e3",
+                    NOW - 40 * day,
+                    "negative",
+                    -1.0,
+                    vec![entity("brand", "Initech", None, false)],
+                ),
+            ],
+        )
+        .await
+        .unwrap();
+    f.store
+        .store_texts(
+            &other.id,
+            &[text(
+                "e1",
+                NOW - day,
+                "positive",
+                1.0,
+                vec![entity("brand", "Umbrella", None, false)],
+            )],
+        )
+        .await
+        .unwrap();
+    assert!(
+        f.store
+            .list_products(&other.id, 10, None)
+            .await
+            .unwrap()
+            .data
+            .is_empty()
+    );
+
+    let (status, answer) = f.call("GET", "/api/v1/insights/entities", Some(&viewer), None).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["source"], "interactions");
+    assert!(answer["since"].is_string() && answer["until"].is_string(), "{answer}");
+    assert_eq!(
+        answer["data"],
+        json!([
+            {"kind": "product", "text": "Acme Phone X", "product_id": product_id, "mentions": 2,
+             "positive": 1, "neutral": 0, "negative": 1, "mean_score": 0.0},
+            {"kind": "brand", "text": "Acme", "mentions": 1, "positive": 1, "neutral": 0, "negative": 0,
+             "mean_score": 0.5},
+            {"kind": "competitor", "text": "Globex", "mentions": 1, "positive": 0, "neutral": 0, "negative": 1,
+             "mean_score": -0.5},
+        ])
+    );
+    let all = answer.to_string();
+    assert!(
+        !all.contains("Umbrella") && !all.contains("Ana") && !all.contains("email"),
+        "{all}"
+    );
+    // kind, limit and an explicit window
+    let (_, answer) = f
+        .call(
+            "GET",
+            "/api/v1/insights/entities?kind=competitor",
+            Some(&org.owner),
+            None,
+        )
+        .await;
+    assert_eq!(answer["data"].as_array().unwrap().len(), 1, "{answer}");
+    assert_eq!(answer["data"][0]["text"], "Globex");
+    let (_, answer) = f
+        .call("GET", "/api/v1/insights/entities?limit=1", Some(&org.owner), None)
+        .await;
+    assert_eq!(answer["data"].as_array().unwrap().len(), 1, "{answer}");
+    let since = NOW - 41 * day;
+    let until = NOW - 39 * day;
+    let (status, answer) = f
+        .call(
+            "GET",
+            &format!("/api/v1/insights/entities?since={since}&until={until}"),
+            Some(&org.owner),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["data"][0]["text"], "Initech", "{answer}");
+    // the other org sees only its own
+    let (_, answer) = f
+        .call("GET", "/api/v1/insights/entities", Some(&other.owner), None)
+        .await;
+    assert_eq!(answer["data"].as_array().unwrap().len(), 1, "{answer}");
+    assert_eq!(answer["data"][0]["text"], "Umbrella");
+
+    // social mentions, by their analysis
+    let mut m = crow_core::testing::sample_mention(&org.id, "bluesky", 1, NOW - day);
+    m.sentiment = Some(-0.5);
+    m.analysis = Some(json!({"entities": [
+        {"kind": "brand", "text": "Acme", "start": 0, "end": 4},
+        {"kind": "person", "text": "", "start": 5, "end": 9, "pii": true},
+    ]}));
+    f.store.store_mentions(&org.id, &[m], &[], vec![], NOW).await.unwrap();
+    let (status, answer) = f
+        .call(
+            "GET",
+            "/api/v1/insights/entities?source=mentions",
+            Some(&org.owner),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["source"], "mentions");
+    assert_eq!(
+        answer["data"],
+        json!([{"kind": "brand", "text": "Acme", "mentions": 1, "positive": 0, "neutral": 0, "negative": 1,
+                "mean_score": -0.5}])
+    );
+    let (_, answer) = f
+        .call(
+            "GET",
+            "/api/v1/insights/entities?source=mentions",
+            Some(&other.owner),
+            None,
+        )
+        .await;
+    assert_eq!(answer["data"], json!([]));
+
+    // bad parameters name themselves
+    for (query, field) in [
+        ("source=tweets", "source"),
+        ("limit=0", "limit"),
+        ("limit=101", "limit"),
+        ("limit=x", "limit"),
+        ("kind=", "kind"),
+        ("since=2026-01-02T00:00:00Z&until=2026-01-01T00:00:00Z", "since"),
+    ] {
+        let (status, answer) = f
+            .call(
+                "GET",
+                &format!("/api/v1/insights/entities?{query}"),
+                Some(&org.owner),
+                None,
+            )
+            .await;
+        assert_eq!(status, 400, "{query}: {answer}");
+        assert!(answer["detail"].as_str().unwrap().contains(field), "{query}: {answer}");
+    }
+
+    // documented, with the shape it answers
+    let (_, doc) = f.call("GET", "/api/v1/openapi.json", None, None).await;
+    let op = &doc["paths"]["/api/v1/insights/entities"]["get"];
+    assert_eq!(op["operationId"], "entity_insights", "{op}");
+    let schemas = &doc["components"]["schemas"];
+    let data = &schemas["EntitiesAnswer"]["properties"]["data"]["items"]["$ref"];
+    assert!(data.as_str().unwrap().ends_with("/EntityCount"), "{data}");
+    assert!(
+        schemas["EntityCount"]["properties"]["mentions"].is_object(),
+        "{schemas}"
+    );
 }

@@ -6,9 +6,7 @@
 use std::sync::Arc;
 
 use crow_core::export::ExportResource;
-use crow_core::model::{
-    Context, EventType, FrameEvent, FrameEventKind, Interaction, Product, ReferrerClass, Session, Source,
-};
+use crow_core::model::{FrameEvent, FrameEventKind, Interaction, Product, ReferrerClass, Session};
 use crow_core::ports::{BlobStore, EventStore, JobQueue, SocialStore, VectorIndex, VideoStore, queues};
 use crow_core::testing::{BruteForceIndex, HashEmbedder, MemoryBlobStore, MemoryStore, sample_mention};
 use crow_core::vector::IndexKind;
@@ -19,7 +17,7 @@ use crow_ingest::workflows::export_report::{ColumnKind, columns};
 use crow_ingest::workflows::{PortRefs, WithExports, run_once};
 use serde_json::{Value, json};
 
-use crate::support::{NOW, new_org, random, request};
+use crate::support::{NOW, interaction, new_org, random, request};
 
 struct Fixture {
     store: MemoryStore,
@@ -57,6 +55,7 @@ impl Fixture {
             auth: &self.auth,
             now,
             random: &random,
+            notifier: None,
         }
     }
 
@@ -437,35 +436,6 @@ async fn categories_crud_without_cycles() {
     assert_eq!(f.call(&b, "DELETE", "/api/v1/categories/Jackets", None).await.0, 404);
     assert_eq!(f.call(&a, "DELETE", "/api/v1/categories/Jackets", None).await.0, 204);
     assert_eq!(f.call(&a, "DELETE", "/api/v1/categories/Jackets", None).await.0, 404);
-}
-
-fn interaction(org: &str, n: i64) -> Interaction {
-    let mut properties = serde_json::Map::new();
-    properties.insert("query".into(), json!(format!("boots, \"size\" {n}")));
-    Interaction {
-        id: format!("ev-{n}"),
-        org_id: org.into(),
-        event_type: if n % 2 == 0 { EventType::Track } else { EventType::Page },
-        name: Some("Searched".into()),
-        anonymous_id: Some(format!("anon-{n}")),
-        user_id: None,
-        session_id: None,
-        group_id: None,
-        previous_id: None,
-        properties,
-        traits: Default::default(),
-        context: Context::default(),
-        timestamp: NOW - 10_000 + n,
-        original_timestamp: None,
-        sent_at: None,
-        received_at: NOW,
-        source: Source::Crow,
-        is_bot: false,
-        pii_scrubbed: 0,
-        person_id: None,
-        referrer_class: None,
-        analysis: None,
-    }
 }
 
 fn frame_event(org: &str, n: i64) -> FrameEvent {

@@ -97,6 +97,13 @@ impl EventStore for Flaky {
             .sentiment_series(org_id, source, since, until, bucket_ms)
             .await
     }
+    async fn top_entities(
+        &self,
+        org_id: &str,
+        query: &crow_core::ports::EntityQuery,
+    ) -> crow_core::Result<Vec<crow_core::ports::EntityCount>> {
+        self.inner.top_entities(org_id, query).await
+    }
 }
 
 #[async_trait::async_trait]
@@ -256,6 +263,7 @@ fn partial_batch_is_accepted_and_a_resend_stores_nothing_twice() {
         json!({"index": 3, "field": "/b/3/n", "reason": rejected[0]["reason"]})
     );
     assert_eq!(rejected[1]["field"], "/b/7/ts");
+    assert_eq!(report.inserted_ids.len(), 8, "the ids stored, for live subscribers");
     assert_eq!(
         report,
         IngestReport {
@@ -263,6 +271,8 @@ fn partial_batch_is_accepted_and_a_resend_stores_nothing_twice() {
             duplicates: 0,
             rejected: vec![("invalid_field", 2)],
             client_dropped: 0,
+            org_id: Some(f.creds.org_id.clone()),
+            inserted_ids: report.inserted_ids.clone(),
         }
     );
     assert_eq!(f.svc.store().inner.event_count(&f.creds.org_id), 8);

@@ -3,8 +3,10 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crow_core::keys;
+use crow_core::model::{Context, EventType, Interaction, Source};
 use crow_core::ports::AccountStore;
 use crow_ingest::http::HttpRequest;
+use serde_json::json;
 
 /// The API's clock in these tests.
 pub const NOW: i64 = 1_767_000_000_000;
@@ -44,5 +46,36 @@ pub fn request(method: &str, path: &str, token: Option<&str>, content_type: &str
         headers,
         body,
         peer_ip: Some("192.0.2.7".parse().unwrap()),
+    }
+}
+
+/// Interaction `n` of `org`: a `track` (even `n`) or `page` event named `Searched`, with a
+/// search query in its properties, at `n` ms past 10 s before [`NOW`].
+pub fn interaction(org: &str, n: i64) -> Interaction {
+    let mut properties = serde_json::Map::new();
+    properties.insert("query".into(), json!(format!("boots, \"size\" {n}")));
+    Interaction {
+        id: format!("ev-{n}"),
+        org_id: org.into(),
+        event_type: if n % 2 == 0 { EventType::Track } else { EventType::Page },
+        name: Some("Searched".into()),
+        anonymous_id: Some(format!("anon-{n}")),
+        user_id: None,
+        session_id: None,
+        group_id: None,
+        previous_id: None,
+        properties,
+        traits: Default::default(),
+        context: Context::default(),
+        timestamp: NOW - 10_000 + n,
+        original_timestamp: None,
+        sent_at: None,
+        received_at: NOW,
+        source: Source::Crow,
+        is_bot: false,
+        pii_scrubbed: 0,
+        person_id: None,
+        referrer_class: None,
+        analysis: None,
     }
 }

@@ -277,6 +277,13 @@ impl EventStore for CountingEvents<'_> {
             .sentiment_series(org_id, source, since, until, bucket_ms)
             .await
     }
+    async fn top_entities(
+        &self,
+        org_id: &str,
+        query: &crow_core::ports::EntityQuery,
+    ) -> crow_core::Result<Vec<crow_core::ports::EntityCount>> {
+        self.inner.top_entities(org_id, query).await
+    }
 }
 
 /// A workflow store that "crashes" on its n-th write (1-based; `saves + 1` = `finish_run`),

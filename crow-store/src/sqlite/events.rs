@@ -4,8 +4,8 @@ use crow_core::model::{
     DeviceClass, Enrichment, EventType, Interaction, InteractionText, Millis, PageContext, ReferrerClass, Session,
 };
 use crow_core::ports::{
-    AppendOutcome, EventStore, FunnelCounter, FunnelRow, FunnelStep, InteractionQuery, NewJob, Page, SentimentBucket,
-    SentimentSource, SessionQuery, TrafficSummary,
+    AppendOutcome, EntityCount, EntityQuery, EventStore, FunnelCounter, FunnelRow, FunnelStep, InteractionQuery,
+    MAX_TOP_ENTITIES, NewJob, Page, SentimentBucket, SentimentSource, SessionQuery, TrafficSummary,
 };
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
@@ -105,6 +105,7 @@ fn insert_events(conn: &Connection, org_id: &str, rows: &[EventRow]) -> Result<A
             out.duplicates += 1;
         } else {
             out.inserted += 1;
+            out.inserted_ids.push(r.id.clone());
         }
     }
     Ok(out)
@@ -531,6 +532,90 @@ fn sentiment_query(
         .collect::<Result<_, _>>()?)
 }
 
+/// The entities of the texts in the window, one row per entity entry: text id, sentiment label
+/// and score, kind, form, product id, and the grouping form (`norm`: the ASCII-lowercased form
+/// of an entity without a product, `''` for one with). Entries marked `pii` (anything but absent,
+/// `null` or `false`), without a string kind or with an empty or non-string text are left out.
+/// `?1` org, `?2`/`?3` window, `?4` kind or NULL.
+fn entity_rows_sql(source: SentimentSource) -> String {
+    let (texts, id, time, label, score) = match source {
+        SentimentSource::Interactions => (
+            "interaction_texts",
+            "t.event_id",
+            "t.timestamp",
+            "t.sentiment_label",
+            "t.sentiment_score",
+        ),
+        SentimentSource::Mentions => (
+            "social_mentions",
+            "t.id",
+            "t.posted_at",
+            "CASE WHEN coalesce(t.sentiment, t.lexicon_score) > 0.05 THEN 'positive' \
+             WHEN coalesce(t.sentiment, t.lexicon_score) < -0.05 THEN 'negative' \
+             WHEN coalesce(t.sentiment, t.lexicon_score) IS NOT NULL THEN 'neutral' END",
+            "coalesce(t.sentiment, t.lexicon_score)",
+        ),
+    };
+    format!(
+        "SELECT tid, label, score, kind, text, pid, CASE WHEN pid IS NULL THEN lower(text) ELSE '' END AS norm \
+         FROM (SELECT {id} AS tid, {label} AS label, {score} AS score, \
+         json_extract(j.value, '$.kind') AS kind, json_extract(j.value, '$.text') AS text, \
+         CASE WHEN json_type(j.value, '$.product_id') = 'text' THEN json_extract(j.value, '$.product_id') END AS pid \
+         FROM {texts} t, json_each(t.analysis, '$.entities') j \
+         WHERE t.org_id = ?1 AND {time} >= ?2 AND {time} < ?3 AND json_type(t.analysis, '$.entities') = 'array' \
+         AND j.type = 'object' AND json_type(j.value, '$.kind') = 'text' AND json_type(j.value, '$.text') = 'text' \
+         AND coalesce(json_type(j.value, '$.pii'), 'null') IN ('null', 'false')) \
+         WHERE text <> '' AND (?4 IS NULL OR kind = ?4)"
+    )
+}
+
+/// [`EventStore::top_entities`] in one statement: per entity (kind, product id, norm) the texts
+/// and their sentiments, its name (the catalog product's, else the form found in the most texts,
+/// ties to the smallest), in the documented order. `?5` is the limit.
+fn top_entities_sql(source: SentimentSource) -> String {
+    let rows = entity_rows_sql(source);
+    format!(
+        "WITH e AS ({rows}), \
+         k AS (SELECT kind, pid, norm, tid, label, score FROM e GROUP BY kind, pid, norm, tid), \
+         a AS (SELECT kind, pid, norm, count(*) AS n, coalesce(sum(label = 'positive'), 0) AS pos, \
+               coalesce(sum(label = 'negative'), 0) AS neg, count(label) AS scored, avg(score) AS mean \
+               FROM k GROUP BY kind, pid, norm), \
+         f AS (SELECT kind, pid, norm, text, count(DISTINCT tid) AS c FROM e GROUP BY kind, pid, norm, text), \
+         b AS (SELECT kind, pid, norm, text, \
+               row_number() OVER (PARTITION BY kind, pid, norm ORDER BY c DESC, text) AS r FROM f) \
+         SELECT a.kind, coalesce((SELECT min(p.name) FROM products p WHERE p.org_id = ?1 AND p.id = a.pid), b.text) \
+         AS name, a.pid, a.n, a.pos, a.neg, a.scored, a.mean \
+         FROM a JOIN b ON b.kind = a.kind AND b.pid IS a.pid AND b.norm = a.norm AND b.r = 1 \
+         ORDER BY a.n DESC, name, a.kind, a.pid LIMIT ?5"
+    )
+}
+
+fn top_entities_query(conn: &Connection, org_id: &str, query: &EntityQuery) -> Result<Vec<EntityCount>, StoreError> {
+    if query.since >= query.until {
+        return Ok(Vec::new());
+    }
+    Ok(conn
+        .prepare_cached(&top_entities_sql(query.source))?
+        .query_map(
+            params![org_id, query.since, query.until, query.kind, i64::from(query.limit)],
+            |r| {
+                let (mentions, positive, negative, scored): (u64, u64, u64, u64) =
+                    (r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?);
+                Ok(EntityCount {
+                    kind: r.get(0)?,
+                    text: r.get(1)?,
+                    product_id: r.get(2)?,
+                    mentions,
+                    positive,
+                    neutral: scored.saturating_sub(positive + negative),
+                    negative,
+                    mean_score: r.get(7)?,
+                })
+            },
+        )?
+        .collect::<Result<_, _>>()?)
+}
+
 impl SqliteStore {
     /// [`EventStore::append`] with this crate's error type.
     pub async fn append_events(
@@ -835,6 +920,15 @@ impl EventStore for SqliteStore {
             .read(move |conn| sentiment_query(conn, &org, source, since, until, bucket_ms))
             .await?)
     }
+
+    async fn top_entities(&self, org_id: &str, query: &EntityQuery) -> crow_core::Result<Vec<EntityCount>> {
+        if !(1..=MAX_TOP_ENTITIES).contains(&query.limit) {
+            let reason = format!("{} is not in 1..={MAX_TOP_ENTITIES}", query.limit);
+            return Err(StoreError::invalid("limit", reason).into());
+        }
+        let (org, query) = (org_id.to_owned(), query.clone());
+        Ok(self.read(move |conn| top_entities_query(conn, &org, &query)).await?)
+    }
 }
 
 #[cfg(test)]
@@ -902,6 +996,21 @@ mod tests {
             let p = plan(&conn, &sql, params);
             assert!(p.contains("USING INDEX sessions_"), "{q:?}: {p}");
             assert!(!p.contains("TEMP B-TREE"), "{q:?}: {p}");
+        }
+    }
+
+    /// The entity aggregate reads the texts of the window through the time index.
+    #[test]
+    fn top_entities_read_the_window_through_the_time_index() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        super::super::migrate::apply(&mut conn).unwrap();
+        for (source, index) in [
+            (SentimentSource::Interactions, "interaction_texts_time"),
+            (SentimentSource::Mentions, "social_mentions_time"),
+        ] {
+            let params: Vec<SqlValue> = vec!["o".to_owned().into(), 0.into(), 10.into(), SqlValue::Null, 5.into()];
+            let p = plan(&conn, &top_entities_sql(source), params);
+            assert!(p.contains(&format!("USING INDEX {index}")), "{source:?}: {p}");
         }
     }
 

@@ -52,6 +52,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0006_exports",
         sql: include_str!("../../migrations/0006_exports.sql"),
     },
+    Migration {
+        version: 7,
+        name: "0007_agent_tasks",
+        sql: include_str!("../../migrations/0007_agent_tasks.sql"),
+    },
 ];
 
 /// Applies the pending migrations in one immediate transaction (so two processes opening the

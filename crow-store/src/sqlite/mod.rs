@@ -20,6 +20,7 @@ mod migrate;
 mod persons;
 mod queue;
 mod social;
+mod tasks;
 mod video;
 mod workflow;
 mod writer;

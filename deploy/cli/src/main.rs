@@ -3,6 +3,7 @@
 mod demo;
 mod demo_cctv;
 mod demo_social;
+mod mcp;
 mod nlp;
 mod social;
 mod video;
@@ -313,6 +314,26 @@ enum Command {
     Video(video::VideoArgs),
     /// Run CROW's main job end to end on embedded defaults and print a report.
     Demo(demo::DemoArgs),
+    /// Serve CROW to an AI assistant over MCP (the Model Context Protocol) on stdin/stdout.
+    ///
+    /// The assistant starts this command and talks JSON-RPC on its standard input and output;
+    /// logs go to stderr only. It acts as the org and role of --api-key (or CROW_API_KEY), checked
+    /// once at start. `crow serve` also answers MCP over streamable HTTP at /mcp, with the key in
+    /// `Authorization: Bearer` on every request.
+    ///
+    /// Tools (those the key's role allows): search, sentiment_breakdown, top_entities, funnel,
+    /// traffic_summary, list_sessions, list_interactions, list_mentions, find_products,
+    /// people_counts, analyze_text, create_export, get_export. Resources: crow://org/schema,
+    /// crow://insights/latest. Prompts: weekly_report, investigate_sentiment, funnel_review,
+    /// store_footfall. An export created here is written by the running `crow serve` when there
+    /// is one, else by this process.
+    ///
+    /// Claude Desktop (claude_desktop_config.json) or any client's "mcpServers":
+    ///
+    ///   {"mcpServers": {"crow": {"command": "crow",
+    ///     "args": ["--data", "/srv/crow-data", "mcp"], "env": {"CROW_API_KEY": "sk_..."}}}}
+    #[command(verbatim_doc_comment)]
+    Mcp(mcp::McpArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -709,6 +730,7 @@ async fn run(cli: Cli) -> Result<()> {
         )?,
         Command::Social(cmd) => social::command(&cli.data, cli.models.as_deref(), cmd).await?,
         Command::Demo(args) => demo::run(&cli.data, cli.models.as_deref(), &args).await?,
+        Command::Mcp(args) => mcp::run(&cli.data, cli.models.as_deref(), &args).await?,
         Command::Blur {
             input,
             output,

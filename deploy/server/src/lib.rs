@@ -18,6 +18,11 @@
 
 pub mod blocking;
 pub mod cctv;
+#[cfg(feature = "graphql")]
+pub mod graphql;
+pub mod live;
+#[cfg(feature = "mcp")]
+pub mod mcp;
 pub mod metrics;
 
 use std::net::SocketAddr;
@@ -28,7 +33,7 @@ use std::time::{Duration, Instant};
 use axum::body::Body;
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderName, HeaderValue, Request, Response, StatusCode};
-use crow_core::ports::{Embedder, JobQueue, VectorIndex, queues};
+use crow_core::ports::{Embedder, EventStore, JobQueue, VectorIndex, queues};
 use crow_core::vector::{IndexInfo, IndexKind, Metric};
 use crow_ingest::api::AuthConfig;
 use crow_ingest::api::auth::JwtVerifier;
@@ -219,6 +224,8 @@ pub struct Backends {
     pub auth: AuthConfig,
     /// Per-key rate limits.
     pub limiter: RateLimiter,
+    /// Live notices (interactions stored, insights computed) for GraphQL subscriptions.
+    pub live: live::LiveBus,
     data_dir: PathBuf,
 }
 
@@ -273,6 +280,7 @@ impl Backends {
             indexes,
             auth,
             limiter: RateLimiter::new(&config.limits),
+            live: live::LiveBus::default(),
             data_dir: config.data_dir.clone(),
         })
     }
@@ -333,31 +341,28 @@ impl Backends {
                 self.metrics.record_ingest(&report);
                 if report.accepted > 0 {
                     self.wake.notify_one();
+                    self.publish_stored(&report).await;
                 }
                 return (resp, "ingest");
             }
             Some(Routed::Static(resp)) => return (resp, "sdk"),
             None => {}
         }
-        let text = Blocking(&self.analyzer);
-        let embedder = self.analyzer.embedding_dim().map(|_| &text as &dyn Embedder);
-        let api = crow_ingest::api::Api {
-            store: self.store(),
-            blobs: &self.blobs,
-            indexes: self.indexes.as_ref(),
-            analyzer: Some(&text),
-            embedder,
-            tier: self.analyzer.tier(),
-            auth: &self.auth,
-            now: now_millis(),
-            random: &fill_random,
-        };
+        let text = self.text();
+        let api = self.api(&text);
         if let Some(resp) = crow_ingest::api::handle(&api, req).await {
             if (200..300).contains(&resp.status) && !req.method.eq_ignore_ascii_case("GET") {
                 // A mutation may have queued work (an export).
                 self.wake.notify_one();
             }
             return (resp, "api");
+        }
+        if let Some(resp) = crow_ingest::a2a::handle(&api, req).await {
+            if resp.status == 200 && req.method.eq_ignore_ascii_case("POST") {
+                // A skill may have queued work (an export).
+                self.wake.notify_one();
+            }
+            return (resp, "a2a");
         }
         match (req.method.as_str(), req.path.as_str()) {
             ("GET" | "HEAD", "/healthz") => (HttpResponse::json(200, &serde_json::json!({"status": "ok"})), "healthz"),
@@ -388,6 +393,88 @@ impl Backends {
                 ),
                 "other",
             ),
+        }
+    }
+
+    /// The text models as ports that run off the async threads (hand it to [`Backends::api`]).
+    pub fn text(&self) -> Blocking<'_> {
+        Blocking(&self.analyzer)
+    }
+
+    /// What the API functions run on (`crow_ingest::api` and its tools), at this moment.
+    pub fn api<'a>(&'a self, text: &'a Blocking<'a>) -> crow_ingest::api::Api<'a> {
+        crow_ingest::api::Api {
+            store: self.store(),
+            blobs: &self.blobs,
+            indexes: self.indexes.as_ref(),
+            analyzer: Some(text),
+            embedder: self.analyzer.embedding_dim().map(|_| text as &dyn Embedder),
+            tier: self.analyzer.tier(),
+            auth: &self.auth,
+            now: now_millis(),
+            random: &fill_random,
+            notifier: Some(&self.live),
+        }
+    }
+
+    /// The caller behind an `Authorization` header value (`Bearer <secret key or JWT>`), as the
+    /// REST API authenticates it: a `401` problem response otherwise. For the surfaces that do
+    /// not go through [`Backends::handle`] (GraphQL, MCP).
+    pub async fn authenticate(
+        &self,
+        authorization: Option<&str>,
+        peer: Option<std::net::IpAddr>,
+    ) -> Result<crow_core::access::Principal, HttpResponse> {
+        let req = HttpRequest {
+            method: "POST".into(),
+            path: "/".into(),
+            query: None,
+            headers: authorization
+                .map(|a| vec![("authorization".to_owned(), a.to_owned())])
+                .unwrap_or_default(),
+            body: Vec::new(),
+            peer_ip: peer,
+        };
+        let text = self.text();
+        crow_ingest::api::auth::authenticate(&self.api(&text), &req).await
+    }
+
+    /// Counts a request to `path` (one of `crow_ingest::api::SURFACES`) against the caller's
+    /// API rate limit: a `429` with `Retry-After` when it is over. For the surfaces that do not
+    /// go through [`Backends::handle`] (GraphQL, MCP).
+    pub fn rate_limit(
+        &self,
+        path: &str,
+        authorization: Option<&str>,
+        peer: Option<std::net::IpAddr>,
+    ) -> Result<(), HttpResponse> {
+        self.limiter.check(&HttpRequest {
+            method: "POST".into(),
+            path: path.into(),
+            headers: authorization
+                .map(|a| vec![("authorization".to_owned(), a.to_owned())])
+                .unwrap_or_default(),
+            peer_ip: peer,
+            ..HttpRequest::default()
+        })
+    }
+
+    /// Tells live subscribers about the interactions an ingest request stored.
+    async fn publish_stored(&self, report: &crow_ingest::ingest::IngestReport) {
+        let Some(org_id) = &report.org_id else { return };
+        if report.inserted_ids.is_empty() || !self.live.has_subscribers() {
+            return;
+        }
+        match self.store().get_interactions(org_id, &report.inserted_ids).await {
+            Ok(stored) => {
+                for interaction in stored {
+                    self.live.publish(live::Live::InteractionCreated {
+                        org_id: org_id.clone(),
+                        interaction: Box::new(interaction),
+                    });
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "could not read back stored interactions for subscribers"),
         }
     }
 
@@ -533,7 +620,14 @@ impl Server {
             })?;
         let addr = listener.local_addr()?;
         let (shutdown, mut rx) = watch::channel(false);
-        let app = axum::Router::new()
+        let app = axum::Router::new();
+        // MCP over streamable HTTP (crate::mcp): authenticated and rate-limited per request.
+        #[cfg(feature = "mcp")]
+        let app = app.route(mcp::PATH, mcp::route(backends.clone(), shutdown.subscribe()));
+        // GraphQL (crate::graphql): POST /graphql, and GET /graphql for subscriptions over WebSocket.
+        #[cfg(feature = "graphql")]
+        let app = app.merge(graphql::router(backends.clone()));
+        let app = app
             .fallback(dispatch)
             .with_state(backends.clone())
             .into_make_service_with_connect_info::<SocketAddr>();
