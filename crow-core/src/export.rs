@@ -8,6 +8,7 @@ use crate::model::{EventType, FrameEventKind, Millis};
 /// What an export contains.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "graphql", derive(async_graphql::Enum))]
 #[serde(rename_all = "snake_case")]
 pub enum ExportResource {
     /// Website and app interactions (newest first).
@@ -52,6 +53,7 @@ impl ExportResource {
 /// The file format of an export.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "graphql", derive(async_graphql::Enum))]
 #[serde(rename_all = "snake_case")]
 pub enum ExportFormat {
     /// RFC 4180 CSV with a header row; nested values as JSON text.
@@ -102,6 +104,7 @@ impl ExportFormat {
 /// Where an export stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "graphql", derive(async_graphql::Enum))]
 #[serde(rename_all = "snake_case")]
 pub enum ExportStatus {
     /// Waiting for the worker.

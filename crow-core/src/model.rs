@@ -16,6 +16,7 @@ pub type Properties = Map<String, Value>;
 /// The kind of a website/app interaction, as in the Segment spec.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "graphql", derive(async_graphql::Enum))]
 #[serde(rename_all = "lowercase")]
 pub enum EventType {
     /// A page view.
@@ -79,6 +80,7 @@ impl std::fmt::Display for EventType {
 /// Which wire protocol an interaction arrived through.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "graphql", derive(async_graphql::Enum))]
 #[serde(rename_all = "lowercase")]
 pub enum Source {
     /// CROW's own `POST /api/v1/events` (the website SDK).
@@ -189,6 +191,7 @@ impl Campaign {
 /// Device class derived from the user agent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "graphql", derive(async_graphql::Enum))]
 #[serde(rename_all = "lowercase")]
 pub enum DeviceClass {
     /// Desktop or laptop browser.
@@ -283,6 +286,7 @@ pub struct Context {
 /// Where the visitor came from, as classified by the `process-interaction` workflow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "graphql", derive(async_graphql::Enum))]
 #[serde(rename_all = "lowercase")]
 pub enum ReferrerClass {
     /// Organic search engine.
@@ -603,6 +607,7 @@ pub struct MentionDuplicate {
 /// What a CCTV frame analysis produced.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "graphql", derive(async_graphql::Enum))]
 #[serde(rename_all = "snake_case")]
 pub enum FrameEventKind {
     /// Motion detected.

@@ -213,6 +213,7 @@ pub struct TrafficSummary {
 /// Which texts [`EventStore::sentiment_series`] and [`EventStore::top_entities`] aggregate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "graphql", derive(async_graphql::Enum))]
 #[serde(rename_all = "lowercase")]
 pub enum SentimentSource {
     /// Texts carried by interactions (search queries, feedback, reviews), by their analysis label.
@@ -220,6 +221,16 @@ pub enum SentimentSource {
     /// Social mentions, by their analyzed (else lexicon) score: above 0.05 is positive, below
     /// -0.05 negative.
     Mentions,
+}
+
+impl SentimentSource {
+    /// The wire name (`interactions`, `mentions`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SentimentSource::Interactions => "interactions",
+            SentimentSource::Mentions => "mentions",
+        }
+    }
 }
 
 /// One time bucket of a sentiment series.

@@ -26,39 +26,9 @@ fn post(url: &str, key: Option<&str>, body: &str) -> (u16, Value) {
 #[test]
 fn the_a2a_sdk_client_runs_skills_and_follows_tasks() {
     let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let org = create_org(&data, "A2A Shop");
-    let catalog = dir.path().join("catalog.csv");
-    std::fs::write(
-        &catalog,
-        "sku,name,brand,category,price,currency\nTR-42,Trail Runner 42,Trailhead,Shoes,129.00,EUR\n\
-         SJ-1,Storm Jacket,Trailhead,Outerwear,229.00,EUR\n",
-    )
-    .unwrap();
-    crow(
-        &data,
-        &["products", "import", catalog.to_str().unwrap(), "--org", &org.org_id],
-    );
-    let server = ServerProcess::start(&data, 0, &[]);
+    let (org, server) = shop(dir.path(), "A2A Shop");
     let base = server.base.clone();
-
-    // Three visitors see /pricing, one signs up.
-    let mut batch = Vec::new();
-    for (i, anon) in ["anon-1", "anon-2", "anon-3"].iter().enumerate() {
-        batch.push(
-            json!({"type": "page", "messageId": format!("pg-{i}"), "anonymousId": anon,
-                          "properties": {"path": "/pricing"}}),
-        );
-    }
-    batch.push(json!({"type": "track", "messageId": "su-1", "anonymousId": "anon-1", "event": "Signed Up"}));
-    let r = client()
-        .post(format!("{base}/v1/batch"))
-        .basic_auth(&org.write_key, Some(""))
-        .json(&json!({ "batch": batch }))
-        .send()
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 200, "{}", r.text().unwrap_or_default());
-    wait_queues_drained(&base);
+    let data = dir.path().join("data");
 
     // A viewer key, made through the REST API.
     let (s, viewer) = post(

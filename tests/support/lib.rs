@@ -398,3 +398,41 @@ pub fn vision_models_present() -> bool {
     eprintln!("skipping: no vision models ({missing:?} missing; run `make models`)");
     false
 }
+
+/// A shop for the tests of the agent surfaces (MCP, A2A): an org with three products (one of
+/// them `Trail Runner 42`), a running `crow serve`, and a pricing funnel ingested and processed
+/// (three visitors see `/pricing`, `anon-1` then signs up).
+pub fn shop(dir: &Path, name: &str) -> (Org, ServerProcess) {
+    let data = dir.join("data");
+    let org = create_org(&data, name);
+    let catalog = dir.join("catalog.csv");
+    std::fs::write(
+        &catalog,
+        "sku,name,brand,category,price,currency\nTR-42,Trail Runner 42,Trailhead,Shoes,129.00,EUR\n\
+         SJ-1,Storm Jacket,Trailhead,Outerwear,229.00,EUR\nDP-20,Day Pack 20L,Trailhead,Bags,59.00,EUR\n",
+    )
+    .unwrap();
+    crow(
+        &data,
+        &["products", "import", catalog.to_str().unwrap(), "--org", &org.org_id],
+    );
+    let server = ServerProcess::start(&data, 0, &[]);
+    let mut batch = Vec::new();
+    for (i, anon) in ["anon-1", "anon-2", "anon-3"].iter().enumerate() {
+        batch.push(
+            serde_json::json!({"type": "page", "messageId": format!("pg-{i}"), "anonymousId": anon,
+            "properties": {"path": "/pricing"}}),
+        );
+    }
+    batch
+        .push(serde_json::json!({"type": "track", "messageId": "su-1", "anonymousId": "anon-1", "event": "Signed Up"}));
+    let r = client()
+        .post(format!("{}/v1/batch", server.base))
+        .basic_auth(&org.write_key, Some(""))
+        .json(&serde_json::json!({ "batch": batch }))
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200, "{}", r.text().unwrap_or_default());
+    wait_queues_drained(&server.base);
+    (org, server)
+}

@@ -32,7 +32,8 @@ use super::{Api, execute, problem, routes};
 use crate::http::HttpRequest;
 use crow_core::access::{Permission, Principal};
 use crow_core::export::{ExportFormat, ExportResource};
-use crow_core::model::EventType;
+use crow_core::model::{EventType, FrameEventKind};
+use crow_core::ports::SentimentSource;
 
 /// The most rows a list tool answers at once.
 pub const MAX_LIMIT: u32 = 100;
@@ -372,7 +373,7 @@ pub static TOOLS: &[Tool] = &[
         run: |a| {
             let a: SentimentArgs = parse(a)?;
             let inv = Invocation::get("/api/v1/insights/sentiment")
-                .param("source", a.source.map(TextSource::as_str))
+                .param("source", a.source.map(SentimentSource::as_str))
                 .param("interval", a.interval.map(Interval::as_str))
                 .param("since", a.since)
                 .param("until", a.until);
@@ -392,7 +393,7 @@ pub static TOOLS: &[Tool] = &[
         run: |a| {
             let a: EntitiesArgs = parse(a)?;
             let inv = Invocation::get("/api/v1/insights/entities")
-                .param("source", a.source.map(TextSource::as_str))
+                .param("source", a.source.map(SentimentSource::as_str))
                 .param("kind", a.kind)
                 .param("since", a.since)
                 .param("until", a.until)
@@ -480,7 +481,7 @@ pub static TOOLS: &[Tool] = &[
         run: |a| {
             let a: InteractionsArgs = parse(a)?;
             let inv = Invocation::get("/api/v1/interactions")
-                .param("type", a.r#type.map(|t| t.as_str()))
+                .param("type", a.r#type.map(EventType::as_str))
                 .param("name", a.name)
                 .param("session_id", a.session_id)
                 .param("person_id", a.person_id)
@@ -547,7 +548,7 @@ pub static TOOLS: &[Tool] = &[
             let a: FrameEventsArgs = parse(a)?;
             let inv = Invocation::get("/api/v1/cctv/events")
                 .param("camera", a.camera)
-                .param("kind", a.kind.map(FrameKind::as_str))
+                .param("kind", a.kind.map(wire))
                 .param("zone", a.zone)
                 .param("since", a.since)
                 .param("until", a.until)
@@ -693,6 +694,14 @@ fn refs(v: &Value, out: &mut Vec<String>) {
     }
 }
 
+/// A value's wire name (its serde string).
+fn wire<T: serde::Serialize>(v: T) -> String {
+    match serde_json::to_value(v) {
+        Ok(Value::String(s)) => s,
+        _ => String::new(),
+    }
+}
+
 fn schema<T: PartialSchema>() -> Value {
     serde_json::to_value(T::schema()).unwrap_or_else(|_| json!({"type": "object"}))
 }
@@ -736,25 +745,6 @@ struct SearchArgs {
     limit: Option<u32>,
 }
 
-/// Whose texts.
-#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-enum TextSource {
-    /// Website and app texts.
-    Interactions,
-    /// Social media mentions.
-    Mentions,
-}
-
-impl TextSource {
-    fn as_str(self) -> &'static str {
-        match self {
-            TextSource::Interactions => "interactions",
-            TextSource::Mentions => "mentions",
-        }
-    }
-}
-
 /// A period.
 #[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -783,7 +773,7 @@ impl Interval {
 struct SentimentArgs {
     /// Website and app texts (default) or social media mentions.
     #[schema(inline)]
-    source: Option<TextSource>,
+    source: Option<SentimentSource>,
     /// Bucket size (default `day`).
     #[schema(inline)]
     interval: Option<Interval>,
@@ -799,7 +789,7 @@ struct SentimentArgs {
 struct EntitiesArgs {
     /// Website and app texts (default) or social media mentions.
     #[schema(inline)]
-    source: Option<TextSource>,
+    source: Option<SentimentSource>,
     /// Only this kind of entity (`product`, `brand`, `competitor`, `organization`, `location`...).
     #[schema(max_length = 40)]
     kind: Option<String>,
@@ -853,45 +843,13 @@ struct SessionsArgs {
     cursor: Option<String>,
 }
 
-/// An interaction type.
-#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-enum InteractionType {
-    /// Page views.
-    Page,
-    /// Tracked events.
-    Track,
-    /// Identifications.
-    Identify,
-    /// App screens.
-    Screen,
-    /// Group calls.
-    Group,
-    /// Aliases.
-    Alias,
-}
-
-impl InteractionType {
-    fn as_str(self) -> &'static str {
-        let t = match self {
-            InteractionType::Page => EventType::Page,
-            InteractionType::Track => EventType::Track,
-            InteractionType::Identify => EventType::Identify,
-            InteractionType::Screen => EventType::Screen,
-            InteractionType::Group => EventType::Group,
-            InteractionType::Alias => EventType::Alias,
-        };
-        t.as_str()
-    }
-}
-
 /// Arguments of `list_interactions`.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct InteractionsArgs {
     /// Only this type.
     #[schema(inline)]
-    r#type: Option<InteractionType>,
+    r#type: Option<EventType>,
     /// Only this event name (tracked events) or page name.
     name: Option<String>,
     /// Only this session.
@@ -974,37 +932,6 @@ struct ProductsArgs {
     cursor: Option<String>,
 }
 
-/// A frame event kind.
-#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-enum FrameKind {
-    /// Motion started.
-    Motion,
-    /// People present.
-    Presence,
-    /// Someone crossed a line inwards.
-    LineIn,
-    /// Someone crossed a line outwards.
-    LineOut,
-    /// People in a zone.
-    Occupancy,
-    /// Time spent in a zone.
-    Dwell,
-}
-
-impl FrameKind {
-    fn as_str(self) -> &'static str {
-        match self {
-            FrameKind::Motion => "motion",
-            FrameKind::Presence => "presence",
-            FrameKind::LineIn => "line_in",
-            FrameKind::LineOut => "line_out",
-            FrameKind::Occupancy => "occupancy",
-            FrameKind::Dwell => "dwell",
-        }
-    }
-}
-
 /// Arguments of `people_counts`.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -1013,7 +940,7 @@ struct FrameEventsArgs {
     camera: Option<String>,
     /// Only this kind of event.
     #[schema(inline)]
-    kind: Option<FrameKind>,
+    kind: Option<FrameEventKind>,
     /// Only this zone or line.
     zone: Option<String>,
     /// From this time (RFC 3339 or epoch milliseconds).

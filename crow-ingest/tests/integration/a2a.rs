@@ -6,14 +6,14 @@ use crow_core::access::Role;
 use crow_core::agent::TaskState;
 use crow_core::export::ExportStatus;
 use crow_core::ports::{AccountStore, EventStore, ExportStore, TaskStore};
-use crow_core::testing::{FakeTextAnalyzer, MemoryBlobStore, MemoryStore};
+use crow_core::testing::{MemoryBlobStore, MemoryStore};
 use crow_ingest::a2a::{self, codes};
 use crow_ingest::api::tools::TOOLS;
 use crow_ingest::api::{Api, AuthConfig};
 use crow_ingest::http::HttpRequest;
 use serde_json::{Value, json};
 
-use crate::support::{NOW, interaction, new_org, random, request};
+use crate::support::{NOW, interaction, new_org, request};
 
 struct Fixture {
     store: MemoryStore,
@@ -60,18 +60,7 @@ impl Fixture {
     }
 
     fn api(&self) -> Api<'_> {
-        Api {
-            store: &self.store,
-            blobs: &self.blobs,
-            indexes: None,
-            analyzer: Some(&FakeTextAnalyzer),
-            embedder: None,
-            tier: "lexicon",
-            auth: &self.auth,
-            now: NOW,
-            random: &random,
-            notifier: None,
-        }
+        crate::support::api(&self.store, &self.blobs, &self.auth)
     }
 
     async fn org(&self, name: &str) -> Org {

@@ -3,14 +3,14 @@
 
 use crow_core::access::{Permission, Role};
 use crow_core::keys;
-use crow_core::testing::{FakeTextAnalyzer, MemoryBlobStore, MemoryStore};
+use crow_core::testing::{MemoryBlobStore, MemoryStore};
 #[cfg(feature = "jwt")]
 use crow_ingest::api::auth::JwtVerifier;
 use crow_ingest::api::routes::{Access, ROUTES};
 use crow_ingest::api::{Api, AuthConfig};
 use serde_json::{Value, json};
 
-use crate::support::{NOW, new_org, random, request};
+use crate::support::{NOW, new_org, request};
 #[cfg(feature = "jwt")]
 const JWT_SECRET: &[u8] = b"an-hs256-secret-of-32-bytes-ok!!";
 
@@ -46,18 +46,7 @@ impl Fixture {
     }
 
     fn api(&self) -> Api<'_> {
-        Api {
-            store: &self.store,
-            blobs: &self.blobs,
-            indexes: None,
-            analyzer: Some(&FakeTextAnalyzer),
-            embedder: None,
-            tier: "lexicon",
-            auth: &self.auth,
-            now: NOW,
-            random: &random,
-            notifier: None,
-        }
+        crate::support::api(&self.store, &self.blobs, &self.auth)
     }
 
     async fn org(&self, name: &str) -> Org {

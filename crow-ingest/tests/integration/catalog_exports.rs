@@ -17,7 +17,7 @@ use crow_ingest::workflows::export_report::{ColumnKind, columns};
 use crow_ingest::workflows::{PortRefs, WithExports, run_once};
 use serde_json::{Value, json};
 
-use crate::support::{NOW, interaction, new_org, random, request};
+use crate::support::{NOW, interaction, new_org, request};
 
 struct Fixture {
     store: MemoryStore,
@@ -46,16 +46,11 @@ impl Fixture {
 
     fn api(&self, now: i64) -> Api<'_> {
         Api {
-            store: &self.store,
-            blobs: &self.blobs,
             indexes: Some(&self.indexes),
             analyzer: None,
             embedder: Some(&self.embedder),
-            tier: "lexicon",
-            auth: &self.auth,
             now,
-            random: &random,
-            notifier: None,
+            ..crate::support::api(&self.store, &self.blobs, &self.auth)
         }
     }
 

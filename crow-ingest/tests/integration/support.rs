@@ -5,6 +5,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use crow_core::keys;
 use crow_core::model::{Context, EventType, Interaction, Source};
 use crow_core::ports::AccountStore;
+use crow_core::testing::{FakeTextAnalyzer, MemoryBlobStore, MemoryStore};
+use crow_ingest::api::{Api, AuthConfig};
 use crow_ingest::http::HttpRequest;
 use serde_json::json;
 
@@ -77,5 +79,22 @@ pub fn interaction(org: &str, n: i64) -> Interaction {
         person_id: None,
         referrer_class: None,
         analysis: None,
+    }
+}
+
+/// The API over the in-memory stores as most tests want it: the fake analyzer, no vector index,
+/// no embedder, no notifier, [`NOW`] and [`random`] (change a field with `Api { .., ..api(..) }`).
+pub fn api<'a>(store: &'a MemoryStore, blobs: &'a MemoryBlobStore, auth: &'a AuthConfig) -> Api<'a> {
+    Api {
+        store,
+        blobs,
+        indexes: None,
+        analyzer: Some(&FakeTextAnalyzer),
+        embedder: None,
+        tier: "lexicon",
+        auth,
+        now: NOW,
+        random: &random,
+        notifier: None,
     }
 }

@@ -7,12 +7,12 @@ use std::sync::Mutex;
 use crow_core::access::{Actor, Principal, Role};
 use crow_core::model::{Insight, Interaction};
 use crow_core::ports::{AccountStore, EventStore, Notifier};
-use crow_core::testing::{FakeTextAnalyzer, MemoryBlobStore, MemoryStore};
+use crow_core::testing::{MemoryBlobStore, MemoryStore};
 use crow_ingest::api::tools::{self, Failure, TOOLS};
 use crow_ingest::api::{Api, AuthConfig};
 use serde_json::{Value, json};
 
-use crate::support::{NOW, interaction, new_org, random};
+use crate::support::{NOW, interaction, new_org};
 
 #[derive(Default)]
 struct Heard(Mutex<Vec<Insight>>);
@@ -42,16 +42,8 @@ impl Fixture {
 
     fn api(&self) -> Api<'_> {
         Api {
-            store: &self.store,
-            blobs: &self.blobs,
-            indexes: None,
-            analyzer: Some(&FakeTextAnalyzer),
-            embedder: None,
-            tier: "lexicon",
-            auth: &self.auth,
-            now: NOW,
-            random: &random,
             notifier: Some(&self.heard),
+            ..crate::support::api(&self.store, &self.blobs, &self.auth)
         }
     }
 

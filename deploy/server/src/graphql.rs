@@ -44,6 +44,9 @@ use axum::extract::{ConnectInfo, FromRequestParts, State, WebSocketUpgrade};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Request, Response, StatusCode, header};
 use axum::response::IntoResponse;
 use crow_core::access::{Permission, Principal};
+use crow_core::export::{ExportFormat, ExportResource, ExportStatus};
+use crow_core::model::{DeviceClass, EventType, FrameEventKind, ReferrerClass, Source};
+use crow_core::ports::SentimentSource;
 use crow_ingest::api::tools::{self, Failure, Invocation};
 use crow_ingest::http::HttpResponse;
 use serde::de::DeserializeOwned;
@@ -759,166 +762,6 @@ pub struct ExportConfig {
 // ---------------------------------------------------------------------------------------------
 // Enums
 
-/// Kind of interaction.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum EventType {
-    /// A page view.
-    Page,
-    /// A custom action (`name` says which).
-    Track,
-    /// Ties a user id (and traits) to the current anonymous id.
-    Identify,
-    /// A mobile screen view.
-    Screen,
-    /// Associates the user with a group.
-    Group,
-    /// Merges a previous id into a user id.
-    Alias,
-}
-
-impl EventType {
-    fn as_str(self) -> &'static str {
-        match self {
-            EventType::Page => "page",
-            EventType::Track => "track",
-            EventType::Identify => "identify",
-            EventType::Screen => "screen",
-            EventType::Group => "group",
-            EventType::Alias => "alias",
-        }
-    }
-}
-
-/// The wire protocol an interaction came in by.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Source {
-    /// CROW's own `POST /api/v1/events` (the website SDK).
-    Crow,
-    /// The Segment HTTP Tracking API.
-    Segment,
-    /// The PostHog capture API.
-    Posthog,
-    /// `crow ingest FILE.jsonl`.
-    Import,
-}
-
-/// Where a visitor came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ReferrerClass {
-    /// Organic search engine.
-    Search,
-    /// Social network.
-    Social,
-    /// E-mail campaign or webmail.
-    Email,
-    /// Paid traffic.
-    Paid,
-    /// No referrer.
-    Direct,
-    /// Same site.
-    Internal,
-    /// Any other site.
-    Referral,
-}
-
-/// Device class derived from the user agent.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum DeviceClass {
-    /// Desktop or laptop browser.
-    Desktop,
-    /// Phone.
-    Mobile,
-    /// Tablet.
-    Tablet,
-    /// Crawler, monitor or other automated client.
-    Bot,
-    /// Anything else.
-    Other,
-}
-
-/// What an export contains.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ExportResource {
-    /// Website and app interactions.
-    Interactions,
-    /// Sessions.
-    Sessions,
-    /// Social mentions.
-    Mentions,
-    /// The product catalog.
-    Products,
-    /// CCTV frame events.
-    FrameEvents,
-}
-
-/// The file format of an export.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ExportFormat {
-    /// CSV with a header row.
-    Csv,
-    /// Newline-delimited JSON.
-    Json,
-    /// Apache Parquet.
-    Parquet,
-}
-
-/// Where an export stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ExportStatus {
-    /// Waiting for the worker.
-    Queued,
-    /// Being written.
-    Running,
-    /// Written: the file can be downloaded.
-    Succeeded,
-    /// Gave up: `error` says why.
-    Failed,
-}
-
-/// What a CCTV frame analysis produced.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum FrameEventKind {
-    /// Motion detected.
-    Motion,
-    /// People present.
-    Presence,
-    /// A person crossed a line into a zone.
-    LineIn,
-    /// A person crossed a line out of a zone.
-    LineOut,
-    /// Zone occupancy sample.
-    Occupancy,
-    /// A dwell time measurement.
-    Dwell,
-}
-
-/// Which texts a text insight covers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum TextSource {
-    /// Website and app texts.
-    Interactions,
-    /// Social media mentions.
-    Mentions,
-}
-
-impl TextSource {
-    fn as_str(self) -> &'static str {
-        match self {
-            TextSource::Interactions => "interactions",
-            TextSource::Mentions => "mentions",
-        }
-    }
-}
-
 /// A sentiment series' bucket size.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -1320,12 +1163,12 @@ impl Insights {
     async fn sentiment(
         &self,
         ctx: &Context<'_>,
-        source: Option<TextSource>,
+        source: Option<SentimentSource>,
         interval: Option<Interval>,
     ) -> async_graphql::Result<SentimentSeries> {
         let inv = self
             .get("/api/v1/insights/sentiment")
-            .param("source", source.map(TextSource::as_str))
+            .param("source", source.map(SentimentSource::as_str))
             .param("interval", interval.map(Interval::as_str));
         fetch(ctx, inv).await
     }
@@ -1349,13 +1192,13 @@ impl Insights {
     async fn entities(
         &self,
         ctx: &Context<'_>,
-        source: Option<TextSource>,
+        source: Option<SentimentSource>,
         #[graphql(desc = "Only this kind: `product`, `brand`, `competitor`, ...")] kind: Option<String>,
         #[graphql(desc = "How many, 1 to 100 (default 20).")] limit: Option<i32>,
     ) -> async_graphql::Result<Entities> {
         let inv = self
             .get("/api/v1/insights/entities")
-            .param("source", source.map(TextSource::as_str))
+            .param("source", source.map(SentimentSource::as_str))
             .param("kind", kind)
             .param("limit", limit);
         fetch(ctx, inv).await
@@ -1452,7 +1295,7 @@ pub struct SentimentPoint {
 #[derive(Debug, SimpleObject, Deserialize)]
 pub struct SentimentSeries {
     /// Which texts.
-    pub source: TextSource,
+    pub source: SentimentSource,
     /// Bucket size.
     pub interval: Interval,
     /// Window start (inclusive).
@@ -1491,7 +1334,7 @@ pub struct EntityCount {
 #[derive(Debug, SimpleObject, Deserialize)]
 pub struct Entities {
     /// Which texts.
-    pub source: TextSource,
+    pub source: SentimentSource,
     /// Window start (inclusive).
     pub since: String,
     /// Window end (exclusive).
