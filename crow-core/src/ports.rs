@@ -223,6 +223,50 @@ pub enum SentimentSource {
     Mentions,
 }
 
+/// The bucket size of a sentiment series (`GET /api/v1/insights/sentiment?interval=`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "graphql", derive(async_graphql::Enum))]
+#[serde(rename_all = "lowercase")]
+pub enum Interval {
+    /// One hour.
+    Hour,
+    /// One day (UTC).
+    #[default]
+    Day,
+    /// One week (seven UTC days).
+    Week,
+}
+
+impl Interval {
+    /// Every interval.
+    pub const ALL: [Interval; 3] = [Interval::Hour, Interval::Day, Interval::Week];
+
+    /// The wire name (`hour`, `day`, `week`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Interval::Hour => "hour",
+            Interval::Day => "day",
+            Interval::Week => "week",
+        }
+    }
+
+    /// The interval named `s`.
+    pub fn parse(s: &str) -> Option<Interval> {
+        Interval::ALL.into_iter().find(|i| i.as_str() == s)
+    }
+
+    /// Its length in milliseconds.
+    pub fn millis(self) -> Millis {
+        const HOUR: Millis = 3_600_000;
+        match self {
+            Interval::Hour => HOUR,
+            Interval::Day => 24 * HOUR,
+            Interval::Week => 7 * 24 * HOUR,
+        }
+    }
+}
+
 impl SentimentSource {
     /// The wire name (`interactions`, `mentions`).
     pub fn as_str(self) -> &'static str {

@@ -11,7 +11,7 @@ use super::problem::{backend, bad_param, render, time_param};
 use super::{Answer, Api, Call};
 use crate::http::HttpResponse;
 use crow_core::model::{EventType, Millis};
-use crow_core::ports::{EntityCount, EntityQuery, FunnelStep, MAX_TOP_ENTITIES, SentimentSource};
+use crow_core::ports::{EntityCount, EntityQuery, FunnelStep, Interval, MAX_TOP_ENTITIES, SentimentSource};
 use crow_core::time::format_millis;
 
 const DAY_MS: Millis = 86_400_000;
@@ -310,12 +310,11 @@ pub(super) async fn funnel(api: &Api<'_>, call: &Call<'_>) -> Answer {
 )]
 pub(super) async fn sentiment(api: &Api<'_>, call: &Call<'_>) -> Answer {
     let source = source_param(call)?;
-    let (interval, bucket) = match call.query("interval").as_deref() {
-        Some("hour") => ("hour", 3_600_000),
-        None | Some("day") => ("day", DAY_MS),
-        Some("week") => ("week", 7 * DAY_MS),
-        Some(_) => return Err(bad_param("interval", "must be hour, day or week")),
+    let interval = match call.query("interval") {
+        None => Interval::default(),
+        Some(i) => Interval::parse(&i).ok_or_else(|| bad_param("interval", "must be hour, day or week"))?,
     };
+    let bucket = interval.millis();
     let (since, until) = window(api, call)?;
     // Buckets align to whole intervals (UTC), so two windows agree on their buckets.
     let since = since.div_euclid(bucket) * bucket;
@@ -332,7 +331,7 @@ pub(super) async fn sentiment(api: &Api<'_>, call: &Call<'_>) -> Answer {
         .map_err(backend)?;
     Ok(json(&SentimentAnswer {
         source: source_name(source),
-        interval: interval.into(),
+        interval: interval.as_str().into(),
         since: format_millis(since),
         until: format_millis(until),
         data: buckets

@@ -33,7 +33,7 @@ use crate::http::HttpRequest;
 use crow_core::access::{Permission, Principal};
 use crow_core::export::{ExportFormat, ExportResource};
 use crow_core::model::{EventType, FrameEventKind};
-use crow_core::ports::SentimentSource;
+use crow_core::ports::{Interval, SentimentSource};
 
 /// The most rows a list tool answers at once.
 pub const MAX_LIMIT: u32 = 100;
@@ -743,28 +743,6 @@ struct SearchArgs {
     /// How many hits (1 to 50, default 10).
     #[schema(minimum = 1, maximum = 50)]
     limit: Option<u32>,
-}
-
-/// A period.
-#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-enum Interval {
-    /// Hours.
-    Hour,
-    /// Days.
-    Day,
-    /// Weeks.
-    Week,
-}
-
-impl Interval {
-    fn as_str(self) -> &'static str {
-        match self {
-            Interval::Hour => "hour",
-            Interval::Day => "day",
-            Interval::Week => "week",
-        }
-    }
 }
 
 /// Arguments of `sentiment_breakdown`.

@@ -46,7 +46,7 @@ use axum::response::IntoResponse;
 use crow_core::access::{Permission, Principal};
 use crow_core::export::{ExportFormat, ExportResource, ExportStatus};
 use crow_core::model::{DeviceClass, EventType, FrameEventKind, ReferrerClass, Source};
-use crow_core::ports::SentimentSource;
+use crow_core::ports::{Interval, SentimentSource};
 use crow_ingest::api::tools::{self, Failure, Invocation};
 use crow_ingest::http::HttpResponse;
 use serde::de::DeserializeOwned;
@@ -761,28 +761,6 @@ pub struct ExportConfig {
 
 // ---------------------------------------------------------------------------------------------
 // Enums
-
-/// A sentiment series' bucket size.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Interval {
-    /// One hour.
-    Hour,
-    /// One day (UTC).
-    Day,
-    /// One week.
-    Week,
-}
-
-impl Interval {
-    fn as_str(self) -> &'static str {
-        match self {
-            Interval::Hour => "hour",
-            Interval::Day => "day",
-            Interval::Week => "week",
-        }
-    }
-}
 
 /// What an insight is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum, Serialize, Deserialize)]
