@@ -515,6 +515,39 @@ fn subscriptions_deliver_an_orgs_own_interactions_and_insights_live() {
         }
     }
 
+    // a revoked key stops receiving: one error says so, and the subscription completes
+    let resp = client()
+        .post(format!("{base}/api/v1/api-keys"))
+        .bearer_auth(&a.api_key)
+        .json(&json!({"role": "analyst", "name": "gql watcher"}))
+        .send()
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 201);
+    let watcher: Value = resp.json().unwrap();
+    let (secret, prefix) = (watcher["secret"].as_str().unwrap(), watcher["prefix"].as_str().unwrap());
+    let mut ws_w = Ws::connect(&base, None, json!({"authorization": format!("Bearer {secret}")}));
+    ws_w.subscribe("w", INTERACTION_CREATED, json!({"org": a.org_id}));
+    ingest_until_received(&base, &a.write_key, &mut ws_w, "w", "watch");
+    let resp = client()
+        .delete(format!("{base}/api/v1/api-keys/{prefix}"))
+        .bearer_auth(&a.api_key)
+        .send()
+        .unwrap();
+    assert!(resp.status().is_success(), "{}", resp.status());
+    // a subscription checks its credential again at most every second (crow_server::graphql::RECHECK)
+    std::thread::sleep(Duration::from_millis(1200));
+    ingest(&base, &a.write_key, "after-revoke", "Live Test");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut m = ws_w.next_for("w", deadline).unwrap();
+    // events stored before the revocation may still be in flight
+    while m["type"] == "next" && m["payload"]["errors"].is_null() {
+        assert_ne!(m["payload"]["data"]["interactionCreated"]["id"], "after-revoke", "{m}");
+        m = ws_w.next_for("w", deadline).unwrap();
+    }
+    let message = m["payload"]["errors"][0]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("revoked"), "{m}");
+    assert_eq!(ws_w.next_for("w", deadline).unwrap()["type"], "complete");
+
     // a socket without a valid key is closed at connection_init
     let mut bad = Ws::open(&base, None, json!({"authorization": "Bearer crow_sk_wrong"}));
     match bad.read(Instant::now() + Duration::from_secs(10)) {
@@ -524,7 +557,7 @@ fn subscriptions_deliver_an_orgs_own_interactions_and_insights_live() {
         }
         other => panic!("expected a close, got {other:?}"),
     }
-    drop((ws_a, ws_b));
+    drop((ws_a, ws_b, ws_w));
     server.stop();
 }
 

@@ -235,6 +235,7 @@ async fn connection_init(
             let mut data = Data::default();
             data.insert(Arc::new(principal));
             data.insert(ClientIp(peer));
+            data.insert(Credential(auth));
             Ok(data)
         }
         // A close frame's reason holds at most 123 bytes: keep it short.
@@ -486,6 +487,59 @@ async fn fetch<T: DeserializeOwned>(ctx: &Context<'_>, inv: Invocation) -> async
     decode(run(ctx, inv).await?)
 }
 
+/// The credential a WebSocket was opened with: subscriptions check it again as they deliver,
+/// so a revoked key or a demoted user stops receiving.
+struct Credential(Option<String>);
+
+/// How often, at most, a subscription checks its credential again (before delivering a notice).
+pub const RECHECK: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// What a subscription needs to check its credential again.
+struct Watch {
+    backends: Arc<Backends>,
+    credential: Option<String>,
+    peer: Option<IpAddr>,
+    org_id: String,
+    checked: Instant,
+}
+
+impl Watch {
+    fn of(ctx: &Context<'_>, principal: &Principal) -> async_graphql::Result<Watch> {
+        Ok(Watch {
+            backends: backends(ctx)?.clone(),
+            credential: ctx.data_opt::<Credential>().and_then(|c| c.0.clone()),
+            peer: ctx.data_opt::<ClientIp>().and_then(|c| c.0),
+            org_id: principal.org_id.clone(),
+            checked: Instant::now(),
+        })
+    }
+
+    /// `Err` once the credential no longer authenticates, or no longer may watch the org.
+    async fn still_allowed(&mut self) -> async_graphql::Result<()> {
+        if self.checked.elapsed() < RECHECK {
+            return Ok(());
+        }
+        let now = self.backends.authenticate(self.credential.as_deref(), self.peer).await;
+        match now {
+            Ok(p) if p.org_id == self.org_id && p.allows(Permission::ReadData) => {
+                self.checked = Instant::now();
+                Ok(())
+            }
+            Ok(p) => Err(error(
+                403,
+                format!(
+                    "the {} role no longer has the read_data permission; the subscription ends",
+                    p.role.as_str()
+                ),
+            )),
+            Err(_) => Err(error(
+                401,
+                "the credential was revoked or expired; the subscription ends",
+            )),
+        }
+    }
+}
+
 /// The caller, when they may watch `org_id`'s live notices.
 fn subscriber(ctx: &Context<'_>, org_id: &ID) -> async_graphql::Result<Arc<Principal>> {
     let principal = principal(ctx)?;
@@ -512,18 +566,24 @@ fn subscriber(ctx: &Context<'_>, org_id: &ID) -> async_graphql::Result<Arc<Princ
 }
 
 /// The org's notices that `pick` keeps, from now on. A subscriber that fell behind gets one
-/// error saying how many notices it missed, then the stream goes on.
+/// error saying how many notices it missed, then the stream goes on. Before each notice the
+/// credential is checked again (at most every [`RECHECK`]): once it is revoked or demoted, one
+/// error says so and the stream ends.
 fn live_stream<T: Send + 'static>(
     rx: broadcast::Receiver<Arc<Live>>,
-    org_id: String,
+    watch: Watch,
     pick: fn(&Live) -> Option<async_graphql::Result<T>>,
 ) -> impl Stream<Item = async_graphql::Result<T>> + Send + 'static {
-    stream::unfold((rx, org_id), move |(mut rx, org_id)| async move {
+    stream::unfold(Some((rx, watch)), move |state| async move {
+        let (mut rx, mut watch) = state?;
         loop {
             match rx.recv().await {
-                Ok(live) if live.org_id() == org_id => {
+                Ok(live) if live.org_id() == watch.org_id => {
                     if let Some(item) = pick(&live) {
-                        return Some((item, (rx, org_id)));
+                        return match watch.still_allowed().await {
+                            Ok(()) => Some((item, Some((rx, watch)))),
+                            Err(e) => Some((Err(e), None)),
+                        };
                     }
                 }
                 Ok(_) => {}
@@ -533,7 +593,7 @@ fn live_stream<T: Send + 'static>(
                         503,
                         format!("this subscriber fell behind and missed {n} notices; the stream goes on"),
                     );
-                    return Some((Err(e), (rx, org_id)));
+                    return Some((Err(e), Some((rx, watch))));
                 }
                 Err(broadcast::error::RecvError::Closed) => return None,
             }
@@ -627,7 +687,7 @@ impl Subscription {
     ) -> async_graphql::Result<impl Stream<Item = async_graphql::Result<Interaction>> + use<>> {
         let principal = subscriber(ctx, &org_id)?;
         let rx = backends(ctx)?.live.subscribe();
-        Ok(live_stream(rx, principal.org_id.clone(), |live| match live {
+        Ok(live_stream(rx, Watch::of(ctx, &principal)?, |live| match live {
             Live::InteractionCreated { interaction, .. } => Some(decode(crow_ingest::api::render(interaction))),
             _ => None,
         }))
@@ -642,7 +702,7 @@ impl Subscription {
     ) -> async_graphql::Result<impl Stream<Item = async_graphql::Result<Insight>> + use<>> {
         let principal = subscriber(ctx, &org_id)?;
         let rx = backends(ctx)?.live.subscribe();
-        Ok(live_stream(rx, principal.org_id.clone(), |live| match live {
+        Ok(live_stream(rx, Watch::of(ctx, &principal)?, |live| match live {
             Live::InsightGenerated(insight) => Some(Ok(Insight::from_model(insight))),
             _ => None,
         }))
