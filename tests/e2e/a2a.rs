@@ -9,20 +9,6 @@ use serde_json::{Value, json};
 
 const PRODUCT: &str = "Trail Runner 42";
 
-fn post(url: &str, key: Option<&str>, body: &str) -> (u16, Value) {
-    let mut req = client()
-        .post(url)
-        .header("content-type", "application/json")
-        .body(body.to_owned());
-    if let Some(k) = key {
-        req = req.bearer_auth(k);
-    }
-    let resp = req.send().unwrap();
-    let status = resp.status().as_u16();
-    let text = resp.text().unwrap_or_default();
-    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
-}
-
 #[test]
 fn the_a2a_sdk_client_runs_skills_and_follows_tasks() {
     let dir = tempfile::tempdir().unwrap();
@@ -31,7 +17,7 @@ fn the_a2a_sdk_client_runs_skills_and_follows_tasks() {
     let data = dir.path().join("data");
 
     // A viewer key, made through the REST API.
-    let (s, viewer) = post(
+    let (s, viewer) = post_text(
         &format!("{base}/api/v1/api-keys"),
         Some(&org.api_key),
         &json!({"role": "viewer", "name": "a2a-viewer"}).to_string(),
@@ -71,7 +57,7 @@ fn the_a2a_sdk_client_runs_skills_and_follows_tasks() {
 
     // The tasks persist in the store: the org's list holds the 1.0 and the 0.3 ones.
     let list = json!({"jsonrpc": "2.0", "id": 1, "method": "ListTasks", "params": {"pageSize": 100}});
-    let (s, body) = post(&format!("{base}/a2a"), Some(&org.api_key), &list.to_string());
+    let (s, body) = post_text(&format!("{base}/a2a"), Some(&org.api_key), &list.to_string());
     assert_eq!(s, 200, "{body}");
     let ids: Vec<&str> = body["result"]["tasks"]
         .as_array()
@@ -85,23 +71,23 @@ fn the_a2a_sdk_client_runs_skills_and_follows_tasks() {
     assert_eq!(body["result"]["totalSize"], 8, "{body}");
     // Another org sees none of them.
     let other = create_org(&data, "Other");
-    let (s, body) = post(&format!("{base}/a2a"), Some(&other.api_key), &list.to_string());
+    let (s, body) = post_text(&format!("{base}/a2a"), Some(&other.api_key), &list.to_string());
     assert_eq!((s, &body["result"]["totalSize"]), (200, &json!(0)), "{body}");
     let get = json!({"jsonrpc": "2.0", "id": 2, "method": "GetTask", "params": {"id": ids[0]}});
-    let (_, body) = post(&format!("{base}/a2a"), Some(&other.api_key), &get.to_string());
+    let (_, body) = post_text(&format!("{base}/a2a"), Some(&other.api_key), &get.to_string());
     assert_eq!(body["error"]["code"], -32001, "{body}");
 
     // What the SDK does not show: the raw error codes.
     let url = format!("{base}/a2a");
-    let (s, body) = post(&url, Some(&org.api_key), "{oops");
+    let (s, body) = post_text(&url, Some(&org.api_key), "{oops");
     assert_eq!((s, &body["error"]["code"]), (200, &json!(-32700)), "{body}");
-    let (s, body) = post(&url, Some(&org.api_key), r#"{"jsonrpc":"2.0","id":3,"method":"Nope"}"#);
+    let (s, body) = post_text(&url, Some(&org.api_key), r#"{"jsonrpc":"2.0","id":3,"method":"Nope"}"#);
     assert_eq!(
         (s, &body["error"]["code"], &body["id"]),
         (200, &json!(-32601), &json!(3)),
         "{body}"
     );
-    let (s, body) = post(&url, None, &list.to_string());
+    let (s, body) = post_text(&url, None, &list.to_string());
     assert_eq!((s, &body["error"]["code"]), (401, &json!(-31401)), "{body}");
     let card: Value = client()
         .get(format!("{base}/.well-known/agent-card.json"))
@@ -123,7 +109,7 @@ fn a2a_calls_count_against_the_api_rate_limit() {
     let server = ServerProcess::start(&data, 0, &["--config", config.to_str().unwrap()]);
     let url = format!("{}/a2a", server.base);
     let list = json!({"jsonrpc": "2.0", "id": 1, "method": "ListTasks", "params": {}}).to_string();
-    let statuses: Vec<u16> = (0..4).map(|_| post(&url, Some(&org.api_key), &list).0).collect();
+    let statuses: Vec<u16> = (0..4).map(|_| post_text(&url, Some(&org.api_key), &list).0).collect();
     assert_eq!(statuses[0], 200);
     assert!(
         statuses.contains(&429),
@@ -131,7 +117,7 @@ fn a2a_calls_count_against_the_api_rate_limit() {
     );
     // Another org's key has its own bucket; the card is not limited.
     let other = create_org(&data, "Other");
-    assert_eq!(post(&url, Some(&other.api_key), &list).0, 200);
+    assert_eq!(post_text(&url, Some(&other.api_key), &list).0, 200);
     for _ in 0..5 {
         let card = client()
             .get(format!("{}/.well-known/agent-card.json", server.base))

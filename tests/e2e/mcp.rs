@@ -11,17 +11,7 @@ use serde_json::{Value, json};
 const PRODUCT: &str = "Trail Runner 42";
 
 fn post_json(url: &str, key: Option<&str>, body: &Value) -> (u16, Value) {
-    let mut req = client()
-        .post(url)
-        .header("accept", "application/json, text/event-stream")
-        .json(body);
-    if let Some(k) = key {
-        req = req.bearer_auth(k);
-    }
-    let resp = req.send().unwrap();
-    let status = resp.status().as_u16();
-    let text = resp.text().unwrap_or_default();
-    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    post_text(url, key, &body.to_string())
 }
 
 #[test]

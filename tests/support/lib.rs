@@ -436,3 +436,21 @@ pub fn shop(dir: &Path, name: &str) -> (Org, ServerProcess) {
     wait_queues_drained(&server.base);
     (org, server)
 }
+
+/// `POST`s a JSON text (sent as it is, so tests can send broken JSON) with an optional bearer
+/// key; answers the status and the body as JSON (a string when it is not JSON). It accepts an
+/// event stream too, as streamable-HTTP clients (MCP) must.
+pub fn post_text(url: &str, key: Option<&str>, body: &str) -> (u16, Value) {
+    let mut req = client()
+        .post(url)
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .body(body.to_owned());
+    if let Some(k) = key {
+        req = req.bearer_auth(k);
+    }
+    let resp = req.send().unwrap();
+    let status = resp.status().as_u16();
+    let text = resp.text().unwrap_or_default();
+    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+}
