@@ -585,3 +585,33 @@ fn graphql_counts_against_the_callers_api_rate_limit() {
     assert_eq!(first_error(&body).0, "RATE_LIMITED", "{body}");
     server.stop();
 }
+
+#[test]
+fn operations_over_an_open_websocket_count_against_the_rate_limit_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let org = create_org(&data, "Chatty");
+    let config: &Path = &data.join("crow.toml");
+    std::fs::write(config, "[limits]\napi = { per_minute = 1, burst = 2 }\n").unwrap();
+    let server = ServerProcess::start(&data, 0, &["--config", config.to_str().unwrap()]);
+    // the key travels in connection_init (the upgrade counts for the client's address): the
+    // key's burst of 2 serves two operations, the third is refused
+    let mut ws = Ws::connect(
+        &server.base,
+        None,
+        json!({"authorization": format!("Bearer {}", org.api_key)}),
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    for id in ["1", "2"] {
+        ws.subscribe(id, "{ __typename }", json!({}));
+        let m = ws.next_for(id, deadline).unwrap();
+        assert_eq!(m["payload"]["data"]["__typename"], "Query", "{m}");
+    }
+    ws.subscribe("3", "{ __typename }", json!({}));
+    let third = ws.next_for("3", deadline).unwrap();
+    let error = &third["payload"]["errors"][0];
+    assert_eq!(error["extensions"]["code"], "RATE_LIMITED", "{third}");
+    assert!(error["message"].as_str().unwrap().contains("retry"), "{third}");
+    drop(ws);
+    server.stop();
+}

@@ -384,6 +384,27 @@ impl Extension for Limits {
         ctx: &ExtensionContext<'_>,
         next: NextValidation<'_>,
     ) -> Result<ValidationResult, Vec<ServerError>> {
+        // Each operation sent over an open WebSocket counts against the key's API rate limit, as
+        // each `POST` does (the POST itself was counted before it got here).
+        if let (Some(Credential(credential)), Some(backends)) =
+            (ctx.data_opt::<Credential>(), ctx.data_opt::<Arc<Backends>>())
+            && let Err(resp) = backends.rate_limit(
+                PATH,
+                credential.as_deref(),
+                ctx.data_opt::<ClientIp>().and_then(|c| c.0),
+            )
+        {
+            let detail = resp
+                .json_body()
+                .and_then(|b| b["detail"].as_str().map(str::to_owned))
+                .unwrap_or_else(|| "too many requests".into());
+            let mut e = ServerError::new(detail, None);
+            let mut ext = async_graphql::ErrorExtensionValues::default();
+            ext.set("code", "RATE_LIMITED");
+            ext.set("status", 429);
+            e.extensions = Some(ext);
+            return Err(vec![e]);
+        }
         let result = next.run(ctx).await?;
         if result.complexity > MAX_COMPLEXITY {
             return Err(vec![refused(
