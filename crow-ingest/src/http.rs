@@ -70,6 +70,17 @@ impl HttpResponse {
         }
     }
 
+    /// The 404 problem for a request no route took (every shell answers it the same way).
+    pub fn no_route(req: &HttpRequest) -> Self {
+        HttpResponse::problem(
+            404,
+            "not_found",
+            "Not found",
+            format!("no route {} {}", req.method, req.path),
+            None,
+        )
+    }
+
     /// An RFC 9457 `application/problem+json` response. `kind` becomes the `type` URI
     /// (`/problems/{kind}`, resolved against the server's address) and names the error for machines.
     pub fn problem(status: u16, kind: &str, title: &str, detail: impl Into<String>, extra: Option<Value>) -> Self {

@@ -1,5 +1,6 @@
 //! The one error enum of crow-store, and its mapping into [`crow_core::Error`].
 
+#[cfg(feature = "sqlite")]
 use rusqlite::ErrorCode;
 
 /// Errors of crow-store.
@@ -27,9 +28,28 @@ pub enum StoreError {
     #[error("not found: {0}")]
     NotFound(String),
     /// SQLite failed (I/O, constraint, busy, ...).
+    #[cfg(feature = "sqlite")]
     #[error("sqlite: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    /// A [`Sql`](crate::sql::Sql) executor other than SQLite (D1) failed; `constraint` when the
+    /// database reported a constraint violation (UNIQUE, CHECK, a trigger's `RAISE(ABORT)`).
+    #[error("sql: {message}")]
+    Sql {
+        /// What the database said.
+        message: String,
+        /// A constraint violation, which maps to `Conflict` like SQLite's.
+        constraint: bool,
+    },
+    /// A stored value has another type than the statement's reader expects.
+    #[error("column {index}: {reason}")]
+    Column {
+        /// The column's position in the row.
+        index: usize,
+        /// What was found instead.
+        reason: String,
+    },
     /// A migration failed to apply.
+    #[cfg(feature = "sqlite")]
     #[error("migration {name} failed: {source}")]
     Migration {
         /// The migration's file name.
@@ -52,6 +72,7 @@ pub enum StoreError {
     #[error("io: {0}")]
     Io(#[from] std::io::Error),
     /// The object store failed.
+    #[cfg(feature = "sqlite")]
     #[error("object store: {0}")]
     ObjectStore(#[from] object_store::Error),
     /// A file of the store cannot be read back (truncated, garbled, from another program).
@@ -68,6 +89,10 @@ pub enum StoreError {
     /// The operating system's random number generator failed.
     #[error("random number generator: {0}")]
     Random(String),
+    /// This backend cannot serve the operation (yet): the Worker's D1 store for a port it does
+    /// not implement. Maps to `Unavailable` (HTTP 503).
+    #[error("{0}")]
+    Unavailable(String),
     /// The store is shut down (its writer thread is gone, its read pool closed).
     #[error("store closed: {0}")]
     Closed(String),
@@ -88,9 +113,14 @@ impl StoreError {
 
     /// True when SQLite reported a constraint violation (UNIQUE, CHECK, FOREIGN KEY, ...).
     pub fn is_constraint_violation(&self) -> bool {
-        self.sqlite_code() == Some(ErrorCode::ConstraintViolation)
+        #[cfg(feature = "sqlite")]
+        if self.sqlite_code() == Some(ErrorCode::ConstraintViolation) {
+            return true;
+        }
+        matches!(self, StoreError::Sql { constraint: true, .. })
     }
 
+    #[cfg(feature = "sqlite")]
     fn sqlite_code(&self) -> Option<ErrorCode> {
         match self {
             StoreError::Sqlite(e) | StoreError::Migration { source: e, .. } => e.sqlite_error_code(),
@@ -100,6 +130,7 @@ impl StoreError {
 
     /// A copy of this error for every request of a failed group commit. `rusqlite::Error` is
     /// not `Clone`: SQLite failures keep their code, anything else keeps its message.
+    #[cfg(feature = "sqlite")]
     pub(crate) fn duplicate(&self) -> StoreError {
         match self {
             StoreError::Sqlite(rusqlite::Error::SqliteFailure(code, msg)) => {
@@ -114,6 +145,7 @@ impl StoreError {
     }
 }
 
+#[cfg(feature = "sqlite")]
 impl From<rusqlite::types::FromSqlError> for StoreError {
     fn from(e: rusqlite::types::FromSqlError) -> Self {
         StoreError::Sqlite(e.into())
@@ -123,22 +155,27 @@ impl From<rusqlite::types::FromSqlError> for StoreError {
 impl From<StoreError> for crow_core::Error {
     fn from(e: StoreError) -> Self {
         use crow_core::Error as E;
-        match e.sqlite_code() {
-            Some(ErrorCode::ConstraintViolation) => return E::Conflict(e.to_string()),
-            Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => return E::Unavailable(e.to_string()),
-            _ => {}
+        if e.is_constraint_violation() {
+            return E::Conflict(e.to_string());
+        }
+        #[cfg(feature = "sqlite")]
+        if matches!(
+            e.sqlite_code(),
+            Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked)
+        ) {
+            return E::Unavailable(e.to_string());
         }
         match e {
             StoreError::Invalid { field, reason } => E::Invalid { field, reason },
             StoreError::Conflict(m) => E::Conflict(m),
             StoreError::NotFound(m) => E::NotFound(m),
-            StoreError::Closed(_) | StoreError::Locked(_) => E::Unavailable(e.to_string()),
+            StoreError::Closed(_) | StoreError::Locked(_) | StoreError::Unavailable(_) => E::Unavailable(e.to_string()),
             other => E::Backend(other.to_string()),
         }
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "sqlite"))]
 mod tests {
     use super::*;
 

@@ -1,7 +1,14 @@
 //! # crow-store
 //!
-//! CROW's embedded backends of the [`crow_core::ports`]:
+//! CROW's storage backends of the [`crow_core::ports`]:
 //!
+//! - [`sql`]: every storage port written once, as SQLite-dialect statements and the logic
+//!   between them, over a [`Sql`] executor. [`SqliteStore`] is one executor; the Cloudflare
+//!   Worker's D1 binding is the other (`SqlStore<D1>` in deploy/worker), so the integration tests
+//!   of `SqliteStore` exercise the very SQL the Worker runs. Statements keep to D1's rules (no
+//!   interactive transactions: one atomic batch per write; at most 100 parameters; lists as
+//!   one JSON parameter). Without the default `sqlite` feature this module is all there is, and it
+//!   compiles to `wasm32-unknown-unknown`.
 //! - [`SqliteStore`]: one SQLite database (`DIR/crow.db`, WAL) implementing
 //!   [`EventStore`](crow_core::ports::EventStore), [`AccountStore`](crow_core::ports::AccountStore),
 //!   [`CatalogStore`](crow_core::ports::CatalogStore), [`SocialStore`](crow_core::ports::SocialStore),
@@ -97,12 +104,18 @@
 //! ```
 #![warn(missing_docs)]
 
+#[cfg(feature = "sqlite")]
 pub mod blob;
 pub mod error;
+pub mod sql;
+#[cfg(feature = "sqlite")]
 pub mod sqlite;
 #[cfg(feature = "hnsw")]
 pub mod vector;
 
+#[cfg(feature = "sqlite")]
 pub use blob::{BlobBackend, BlobStoreConfig, LocalBlobStore, ObjectBlobStore};
 pub use error::StoreError;
+pub use sql::{Sql, SqlStore};
+#[cfg(feature = "sqlite")]
 pub use sqlite::{DB_FILE, Durability, MIGRATIONS, Migration, SqliteStore, StoreConfig};

@@ -4,6 +4,7 @@
 use std::path::Path;
 use std::process::Command;
 
+use crow_e2e::target::free_port;
 use crow_e2e::*;
 
 /// 12 s at 10 frames/s, 640×360: one face walks in (left to right) from 1 s to 5 s, another
@@ -28,14 +29,6 @@ fn two_walkers_clip(out: &Path) {
         .status()
         .expect("ffmpeg runs (bash scripts/ffmpeg.sh)");
     assert!(status.success());
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 #[test]

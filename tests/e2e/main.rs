@@ -8,6 +8,7 @@ mod cctv;
 mod cctv_serve;
 mod cli;
 mod clients;
+mod contract;
 mod crash;
 mod endpoints;
 mod gdpr;

@@ -10,6 +10,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+pub mod target;
+
 /// Path of the `crow` binary built by `cargo test --workspace` (or `CROW_BIN`).
 pub fn crow_bin() -> PathBuf {
     if let Ok(p) = std::env::var("CROW_BIN") {

@@ -43,7 +43,8 @@ pub(super) struct ProductPatch {
     category: Option<Option<String>>,
     /// New price in cents (0 or more); `null` clears it.
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<i64>, minimum = 0, maximum = 10_000_000_000_000_i64)]
+    // The bound as a float: utoipa keeps integer bounds in `isize`, 32 bits in the wasm32 Worker.
+    #[schema(value_type = Option<i64>, minimum = 0, maximum = 10_000_000_000_000.0)]
     price_cents: Option<Option<i64>>,
     /// New ISO 4217 currency (three uppercase letters); `null` clears it.
     #[serde(default, deserialize_with = "double_option")]

@@ -104,8 +104,9 @@ pub(super) async fn search(api: &Api<'_>, call: &Call<'_>) -> Answer {
             503,
             "search_unavailable",
             "Semantic search unavailable",
-            "semantic search needs the embedding model; the server runs without it (run `make models` \
-             and restart with --models)",
+            "semantic search needs an embedding model and vector indexes, and this server has none \
+             (`crow serve`: run `make models` and restart with --models; the Worker: bind Workers AI \
+             and the three Vectorize indexes)",
             None,
         ));
     };

@@ -66,13 +66,14 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
 use super::pipeline::PipelineConfig;
 use super::prefilter::PrefilterRules;
 use super::schedule::{self, Schedule};
-use super::{Platform, SocialError};
+use super::{Platform, SocialError, SocialSource};
 
 /// The default instance for Mastodon sources.
 pub const DEFAULT_MASTODON_URL: &str = "https://mastodon.social";
@@ -558,6 +559,62 @@ fn is_public_v6(ip: Ipv6Addr) -> bool {
         || (seg[0] & 0xffc0) == 0xfe80 // link-local fe80::/10
         || (seg[0] & 0xffc0) == 0xfec0 // site-local fec0::/10 (deprecated)
         || (seg[0] == 0x2001 && seg[1] == 0x0db8)) // documentation
+}
+
+/// The adapter for a configured source (its platform's feature must be enabled).
+#[allow(unused_variables, unreachable_code)]
+pub fn build_source(s: &SourceConfig, token: Option<String>) -> Result<Arc<dyn SocialSource>, SocialError> {
+    let missing = |feature: &str| {
+        SocialError::Config(format!(
+            "sources.{}: this build has no {} adapter (cargo feature {feature})",
+            s.name, s.platform
+        ))
+    };
+    let base = s.base_url().map(str::to_owned);
+    let query = s.query.clone().unwrap_or_default();
+    let need_base = || {
+        base.clone()
+            .ok_or_else(|| SocialError::Config(format!("sources.{}.url: required for {}", s.name, s.platform)))
+    };
+    Ok(match s.platform {
+        #[cfg(feature = "social-rss")]
+        Platform::Rss => Arc::new(super::rss::RssSource::new(need_base()?, s.query.clone())),
+        #[cfg(feature = "social-mastodon")]
+        Platform::Mastodon => {
+            let mode = match s.mode() {
+                SourceMode::Tag => super::mastodon::MastodonMode::Tag(query.trim_start_matches('#').to_owned()),
+                SourceMode::Search => super::mastodon::MastodonMode::Search(query),
+            };
+            let mut m = super::mastodon::MastodonSource::new(need_base()?, mode);
+            if let Some(t) = token {
+                m = m.with_token(t);
+            }
+            Arc::new(m)
+        }
+        #[cfg(feature = "social-bluesky")]
+        Platform::Bluesky => {
+            let mut b = super::bluesky::BlueskySource::new(need_base()?, query);
+            if let Some(t) = token {
+                b = b.with_token(t);
+            }
+            Arc::new(b)
+        }
+        #[cfg(feature = "social-reddit")]
+        Platform::Reddit => Arc::new(super::reddit::RedditSource::new(need_base()?, query, token)),
+        #[cfg(feature = "social-hackernews")]
+        Platform::HackerNews => Arc::new(super::hackernews::HackerNewsSource::new(need_base()?, query)),
+        #[allow(unreachable_patterns)]
+        other => {
+            let _ = (&need_base, &query);
+            return Err(missing(match other {
+                Platform::Rss => "social-rss",
+                Platform::Mastodon => "social-mastodon",
+                Platform::Bluesky => "social-bluesky",
+                Platform::Reddit => "social-reddit",
+                Platform::HackerNews => "social-hackernews",
+            }));
+        }
+    })
 }
 
 #[cfg(test)]

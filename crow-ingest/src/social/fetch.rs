@@ -51,7 +51,7 @@
 //! # }
 //! ```
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::num::NonZeroU32;
@@ -64,7 +64,7 @@ use rand::Rng;
 use tokio::time::Instant;
 
 use super::config::{RateLimit, default_rate_limit, is_public_ip};
-use super::{FetchRequest, FetchResponse, Platform, RawMention, SocialError, SocialSource};
+use super::{FetchRequest, FetchResponse, Platform, SocialError, SocialSource};
 
 /// At most this many characters of an error body in an error.
 const SNIPPET_CHARS: usize = 120;
@@ -126,19 +126,19 @@ impl Default for FetcherConfig {
     }
 }
 
-/// What one run of one source produced.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct RunOutput {
-    /// New posts, deduplicated by `platform_id`, in page order (newest first).
-    pub mentions: Vec<RawMention>,
-    /// The cursor to store for the next run (the stored one when nothing moved it).
-    pub cursor: Option<String>,
-    /// Answers parsed.
-    pub pages: u32,
-    /// HTTP requests made, retries included.
-    pub requests: u32,
-    /// The server answered `304 Not Modified`: nothing new, the cursor is the stored one.
-    pub not_modified: bool,
+pub use super::source::RunOutput;
+
+/// One platform's requests through the fetcher's gate.
+struct Gated<'a> {
+    fetcher: &'a Fetcher,
+    platform: Platform,
+}
+
+#[async_trait::async_trait]
+impl super::source::PageGetter for Gated<'_> {
+    async fn get(&self, request: &FetchRequest, requests: &mut u32) -> Result<FetchResponse, SocialError> {
+        self.fetcher.fetch(self.platform, request, requests).await
+    }
 }
 
 /// Why a URL check failed.
@@ -405,35 +405,12 @@ impl Fetcher {
     /// [`FetcherConfig::max_pages`] pages.
     pub async fn run_source(&self, source: &dyn SocialSource, cursor: Option<&str>) -> Result<RunOutput, SocialError> {
         let platform = source.platform();
-        let mut out = RunOutput::default();
-        let mut seen = HashSet::new();
-        let mut request = source.first_request(cursor)?;
         let max_pages = self.inner.config.max_pages.max(1);
-        loop {
-            let response = self.fetch(platform, &request, &mut out.requests).await?;
-            if response.status == 304 {
-                out.not_modified = out.pages == 0;
-                break;
-            }
-            let page = source.parse(&response, cursor)?;
-            out.pages += 1;
-            if out.cursor.is_none() {
-                out.cursor = page.cursor;
-            }
-            out.mentions
-                .extend(page.mentions.into_iter().filter(|m| seen.insert(m.platform_id.clone())));
-            match page.next {
-                Some(next) if out.pages < max_pages => request = next,
-                Some(_) => {
-                    tracing::debug!(%platform, pages = out.pages, "social run stopped at the page cap");
-                    break;
-                }
-                None => break,
-            }
-        }
-        if out.cursor.is_none() {
-            out.cursor = cursor.map(str::to_string);
-        }
+        let getter = Gated {
+            fetcher: self,
+            platform,
+        };
+        let out = super::source::run_pages(source, cursor, max_pages, &getter).await?;
         tracing::debug!(
             %platform,
             mentions = out.mentions.len(),

@@ -20,7 +20,8 @@ use crow_core::model::Millis;
 use crow_core::ports::{AccountStore, SocialStore, TextAnalyzer};
 use serde::{Deserialize, Serialize};
 
-use super::config::{SocialConfig, SourceConfig, SourceMode, default_rate_limit};
+pub use super::config::build_source;
+use super::config::{SocialConfig, SourceConfig, default_rate_limit};
 use super::fetch::{Fetcher, FetcherConfig};
 use super::pipeline::{PassReport, PassSource, Pipeline};
 use super::schedule::{self, Schedule};
@@ -304,60 +305,4 @@ impl Runner {
         }
         Ok(out)
     }
-}
-
-/// The adapter for a configured source (its platform's feature must be enabled).
-#[allow(unused_variables)]
-pub fn build_source(s: &SourceConfig, token: Option<String>) -> Result<Arc<dyn SocialSource>, SocialError> {
-    let missing = |feature: &str| {
-        SocialError::Config(format!(
-            "sources.{}: this build has no {} adapter (cargo feature {feature})",
-            s.name, s.platform
-        ))
-    };
-    let base = s.base_url().map(str::to_owned);
-    let query = s.query.clone().unwrap_or_default();
-    let need_base = || {
-        base.clone()
-            .ok_or_else(|| SocialError::Config(format!("sources.{}.url: required for {}", s.name, s.platform)))
-    };
-    Ok(match s.platform {
-        #[cfg(feature = "social-rss")]
-        Platform::Rss => Arc::new(super::rss::RssSource::new(need_base()?, s.query.clone())),
-        #[cfg(feature = "social-mastodon")]
-        Platform::Mastodon => {
-            let mode = match s.mode() {
-                SourceMode::Tag => super::mastodon::MastodonMode::Tag(query.trim_start_matches('#').to_owned()),
-                SourceMode::Search => super::mastodon::MastodonMode::Search(query),
-            };
-            let mut m = super::mastodon::MastodonSource::new(need_base()?, mode);
-            if let Some(t) = token {
-                m = m.with_token(t);
-            }
-            Arc::new(m)
-        }
-        #[cfg(feature = "social-bluesky")]
-        Platform::Bluesky => {
-            let mut b = super::bluesky::BlueskySource::new(need_base()?, query);
-            if let Some(t) = token {
-                b = b.with_token(t);
-            }
-            Arc::new(b)
-        }
-        #[cfg(feature = "social-reddit")]
-        Platform::Reddit => Arc::new(super::reddit::RedditSource::new(need_base()?, query, token)),
-        #[cfg(feature = "social-hackernews")]
-        Platform::HackerNews => Arc::new(super::hackernews::HackerNewsSource::new(need_base()?, query)),
-        #[allow(unreachable_patterns)]
-        other => {
-            let _ = (&need_base, &query);
-            return Err(missing(match other {
-                Platform::Rss => "social-rss",
-                Platform::Mastodon => "social-mastodon",
-                Platform::Bluesky => "social-bluesky",
-                Platform::Reddit => "social-reddit",
-                Platform::HackerNews => "social-hackernews",
-            }));
-        }
-    })
 }

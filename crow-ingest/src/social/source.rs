@@ -149,3 +149,68 @@ pub trait SocialSource: Send + Sync {
     /// Parses a 2xx answer to a request of this run.
     fn parse(&self, response: &FetchResponse, cursor: Option<&str>) -> Result<SourcePage, SocialError>;
 }
+
+/// What one run of one source produced.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RunOutput {
+    /// New posts, deduplicated by `platform_id`, in page order (newest first).
+    pub mentions: Vec<RawMention>,
+    /// The cursor to store for the next run (the stored one when nothing moved it).
+    pub cursor: Option<String>,
+    /// Answers parsed.
+    pub pages: u32,
+    /// HTTP requests made, retries included.
+    pub requests: u32,
+    /// The server answered `304 Not Modified`: nothing new, the cursor is the stored one.
+    pub not_modified: bool,
+}
+
+/// Sends a source's requests: the native fetcher (rate limits, retries, the address guard) or the
+/// Worker's `fetch`.
+#[cfg_attr(not(target_arch = "wasm32"), async_trait::async_trait)]
+#[cfg_attr(target_arch = "wasm32", async_trait::async_trait(?Send))]
+pub trait PageGetter: crow_core::ports::MaybeSend {
+    /// Makes one request, counting each HTTP request it sends (retries included) in `requests`.
+    async fn get(&self, request: &FetchRequest, requests: &mut u32) -> Result<FetchResponse, SocialError>;
+}
+
+/// Runs a source through its pages: the first request from `cursor`, then each page's `next`,
+/// up to `max_pages` answers; posts are deduplicated by `platform_id`, in page order. An error
+/// of `getter` ends the run; a `304 Not Modified` ends it too. The cursor to store is the first
+/// page's, else the stored one. The native fetcher and the Worker's both run this.
+pub async fn run_pages(
+    source: &dyn SocialSource,
+    cursor: Option<&str>,
+    max_pages: u32,
+    getter: &dyn PageGetter,
+) -> Result<RunOutput, SocialError> {
+    let mut out = RunOutput::default();
+    let mut seen = std::collections::HashSet::new();
+    let mut request = source.first_request(cursor)?;
+    loop {
+        let response = getter.get(&request, &mut out.requests).await?;
+        if response.status == 304 {
+            out.not_modified = out.pages == 0;
+            break;
+        }
+        let page = source.parse(&response, cursor)?;
+        out.pages += 1;
+        if out.cursor.is_none() {
+            out.cursor = page.cursor;
+        }
+        out.mentions
+            .extend(page.mentions.into_iter().filter(|m| seen.insert(m.platform_id.clone())));
+        match page.next {
+            Some(next) if out.pages < max_pages => request = next,
+            Some(_) => {
+                tracing::debug!(platform = %source.platform(), pages = out.pages, "social run stopped at the page cap");
+                break;
+            }
+            None => break,
+        }
+    }
+    if out.cursor.is_none() {
+        out.cursor = cursor.map(str::to_string);
+    }
+    Ok(out)
+}

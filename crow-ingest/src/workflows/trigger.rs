@@ -115,6 +115,18 @@ impl Trigger {
         Ok(report)
     }
 
+    /// Runs the workflow of one job leased elsewhere (the Worker hands each `export-report` job
+    /// to a Cloudflare Workflow instance), then acks it or fails it with the retry policy, as
+    /// [`run_once`](Self::run_once) does for the jobs it leases.
+    pub async fn run_job<P: Ports + ?Sized>(&self, ports: &P, job: &Job, now: Millis, jitter: f64) -> TickReport {
+        let span =
+            tracing::info_span!("job", id = job.id, queue = %job.queue, kind = %job.kind, attempt = job.attempts);
+        let result = handle_job(ports, job, now, &self.workflow).instrument(span).await;
+        let mut report = TickReport::default();
+        self.settle(ports, job, 0, &result, now, jitter, &mut report).await;
+        report
+    }
+
     /// Acks a job whose workflow succeeded, or fails it with the retry policy.
     #[allow(clippy::too_many_arguments)]
     async fn settle<P: Ports + ?Sized>(

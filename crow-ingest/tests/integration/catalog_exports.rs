@@ -878,3 +878,63 @@ fn export_columns_cover_every_field() {
         assert!(cols.iter().any(|(_, k)| *k == ColumnKind::Time));
     }
 }
+
+/// A job leased by someone else (the Worker leases `export-report` jobs and hands each to a
+/// Cloudflare Workflow instance) runs through `Trigger::run_job`: the file is written and the
+/// job acked; a job whose workflow fails goes back to the queue under the retry policy.
+#[tokio::test]
+async fn a_job_leased_elsewhere_runs_and_settles_through_run_job() {
+    let f = Fixture::new();
+    let a = f.org("Acme").await;
+    let (status, created) = f
+        .call(
+            &a,
+            "POST",
+            "/api/v1/exports",
+            Some(json!({"resource": "interactions", "format": "json"})),
+        )
+        .await;
+    assert_eq!(status, 202, "{created}");
+    let ports = WithExports {
+        ports: PortRefs::shared(&f.store, &f.blobs),
+        exports: &f.store,
+        catalog: &f.store,
+        social: Some(&f.store),
+        video: Some(&f.store),
+    };
+    let trigger = crow_ingest::workflows::Trigger::default();
+    let leased = f
+        .store
+        .reserve(queues::EXPORT, 10, 1_800_000, NOW + 1_000)
+        .await
+        .unwrap();
+    assert_eq!(leased.len(), 1);
+    let report = trigger.run_job(&ports, &leased[0], NOW + 1_000, 0.5).await;
+    assert_eq!((report.processed, report.failed), (1, 0), "{report:?}");
+    let id = created["id"].as_str().unwrap();
+    let (_, done) = f.call(&a, "GET", &format!("/api/v1/exports/{id}"), None).await;
+    assert_eq!(done["status"], "succeeded", "{done}");
+    assert_eq!(f.store.depth(queues::EXPORT).await.unwrap().ready, 0, "acked");
+
+    // A job whose payload names no export fails, and is dead-lettered at once (invalid input).
+    f.store
+        .enqueue(
+            vec![crow_core::ports::NewJob {
+                queue: queues::EXPORT.into(),
+                kind: "export-report".into(),
+                payload: json!({"nonsense": true}),
+                not_before: None,
+            }],
+            NOW,
+        )
+        .await
+        .unwrap();
+    let leased = f
+        .store
+        .reserve(queues::EXPORT, 10, 1_800_000, NOW + 2_000)
+        .await
+        .unwrap();
+    let report = trigger.run_job(&ports, &leased[0], NOW + 2_000, 0.5).await;
+    assert_eq!((report.processed, report.failed, report.dead), (0, 1, 1), "{report:?}");
+    assert_eq!(f.store.dead_letters(queues::EXPORT, 10).await.unwrap().len(), 1);
+}

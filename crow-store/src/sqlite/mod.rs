@@ -20,6 +20,7 @@ mod migrate;
 mod persons;
 mod queue;
 mod social;
+mod sql;
 mod tasks;
 mod video;
 mod workflow;
@@ -33,7 +34,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use crow_core::ports::{KeyGrant, Page};
+use crow_core::ports::KeyGrant;
 use rusqlite::{Connection, OpenFlags};
 use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
@@ -332,57 +333,6 @@ impl Inner {
     }
 }
 
-/// `limit` as the ports define it: 0 means 50, else clamped to 1..=1000.
-pub(crate) fn clamp_limit(limit: u32) -> usize {
-    if limit == 0 { 50 } else { limit.clamp(1, 1000) as usize }
-}
-
-/// Encodes a `(time, seq)` position as an opaque cursor.
-pub(crate) fn encode_cursor(time: i64, seq: i64) -> String {
-    format!("{time}.{seq}")
-}
-
-/// Decodes [`encode_cursor`]; anything else is `Invalid { field: "cursor" }`.
-pub(crate) fn decode_cursor(cursor: &str) -> Result<(i64, i64), StoreError> {
-    let bad = || StoreError::invalid("cursor", "not a cursor returned by this store");
-    let (t, s) = cursor.rsplit_once('.').ok_or_else(bad)?;
-    Ok((t.parse().map_err(|_| bad())?, s.parse().map_err(|_| bad())?))
-}
-
-/// Encodes a `(time, id)` position (sessions by start, mentions by post time, frame events by
-/// frame time) as an opaque cursor: the time, a dot, the id in hex.
-pub(crate) fn encode_id_cursor(time: i64, id: &str) -> String {
-    format!("{time}.{}", hex_encode(id))
-}
-
-/// Decodes [`encode_id_cursor`]; anything else is `Invalid { field: "cursor" }`.
-pub(crate) fn decode_id_cursor(cursor: &str) -> Result<(i64, String), StoreError> {
-    let bad = || StoreError::invalid("cursor", "not a cursor returned by this store");
-    let (t, id) = cursor.split_once('.').ok_or_else(bad)?;
-    Ok((t.parse().map_err(|_| bad())?, hex_decode(id).ok_or_else(bad)?))
-}
-
-/// Lowercase hex, for cursors over arbitrary strings.
-pub(crate) fn hex_encode(s: &str) -> String {
-    use std::fmt::Write;
-    s.bytes().fold(String::with_capacity(s.len() * 2), |mut out, b| {
-        let _ = write!(out, "{b:02x}");
-        out
-    })
-}
-
-/// Inverse of [`hex_encode`].
-pub(crate) fn hex_decode(s: &str) -> Option<String> {
-    if !s.len().is_multiple_of(2) {
-        return None;
-    }
-    let bytes = (0..s.len())
-        .step_by(2)
-        .map(|i| s.get(i..i + 2).and_then(|h| u8::from_str_radix(h, 16).ok()))
-        .collect::<Option<Vec<u8>>>()?;
-    String::from_utf8(bytes).ok()
-}
-
 /// Wall-clock milliseconds, for records where the caller passes no time.
 pub(crate) fn wall_clock_ms() -> i64 {
     std::time::SystemTime::now()
@@ -391,43 +341,9 @@ pub(crate) fn wall_clock_ms() -> i64 {
         .unwrap_or(0)
 }
 
-/// A page from rows read with `LIMIT limit + 1`: the first `limit` rows, and the cursor of the
-/// last of them when a further row showed there is more.
-pub(crate) fn page_of<T>(mut rows: Vec<T>, limit: usize, cursor: impl Fn(&T) -> String) -> Page<T> {
-    let next_cursor = if rows.len() > limit {
-        rows.truncate(limit);
-        rows.last().map(cursor)
-    } else {
-        None
-    };
-    Page {
-        data: rows,
-        next_cursor,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn cursors_round_trip_and_reject_garbage() {
-        for (t, s) in [(0, 0), (1_700_000_000_000, 42), (-5, 3)] {
-            assert_eq!(decode_cursor(&encode_cursor(t, s)).unwrap(), (t, s));
-        }
-        for bad in ["", "x", "1.", ".1", "1.2.x", "a.b"] {
-            assert!(decode_cursor(bad).is_err(), "{bad}");
-        }
-        assert_eq!(hex_decode(&hex_encode("sku/é 1")).as_deref(), Some("sku/é 1"));
-        assert!(hex_decode("zz").is_none() && hex_decode("abc").is_none());
-    }
-
-    #[test]
-    fn limits_are_clamped() {
-        assert_eq!(clamp_limit(0), 50);
-        assert_eq!(clamp_limit(1), 1);
-        assert_eq!(clamp_limit(5000), 1000);
-    }
 
     fn insert_setting(conn: &Connection, key: &str) -> Result<(), StoreError> {
         conn.execute(

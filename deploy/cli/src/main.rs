@@ -1,5 +1,6 @@
 //! `crow`: the command-line shell of CROW.
 
+mod d1;
 mod demo;
 mod demo_cctv;
 mod demo_social;
@@ -361,12 +362,44 @@ enum TermsCommand {
 #[derive(Debug, Subcommand)]
 enum OrgCommand {
     /// Create an org. Prints org_id, write_key (public, ingest only) and api_key (secret, shown once).
+    ///
+    /// With --d1 the org goes into the Cloudflare D1 database of the Worker instead of the data
+    /// directory, through `wrangler d1 execute` (run from the directory of --wrangler-config, so
+    /// the wrangler that `make worker` installs there is used):
+    ///
+    ///   crow org create "Acme" --d1 crow --local --persist-to .wrangler/state
+    ///
+    ///   crow org create "Acme" --d1 crow --remote      (your Cloudflare account; `wrangler login` first)
+    #[command(verbatim_doc_comment)]
     Create {
         /// Display name.
         name: String,
         /// Print exactly {"org_id", "write_key", "api_key"} as JSON.
         #[arg(long)]
         json: bool,
+        /// Create it in this D1 database (its name in wrangler.toml) instead of the data directory.
+        #[arg(long, value_name = "DATABASE")]
+        d1: Option<String>,
+        /// With --d1: the Worker's wrangler.toml.
+        #[arg(
+            long,
+            value_name = "FILE",
+            default_value = "deploy/worker/wrangler.toml",
+            requires = "d1"
+        )]
+        wrangler_config: PathBuf,
+        /// With --d1: the wrangler environment (`test` has no Vectorize or Workers AI).
+        #[arg(long, requires = "d1")]
+        env: Option<String>,
+        /// With --d1: the local database of `wrangler dev` (the default).
+        #[arg(long, requires = "d1", conflicts_with = "remote")]
+        local: bool,
+        /// With --d1: the database on your Cloudflare account.
+        #[arg(long, requires = "d1")]
+        remote: bool,
+        /// With --d1 --local: wrangler's state directory (`wrangler dev --persist-to`).
+        #[arg(long, value_name = "DIR", requires = "d1", conflicts_with = "remote")]
+        persist_to: Option<PathBuf>,
     },
     /// List orgs.
     List {
@@ -457,12 +490,35 @@ async fn require_org(b: &Backends, org: &str) -> Result<()> {
 
 async fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Org(OrgCommand::Create { name, json }) => {
+        Command::Org(OrgCommand::Create {
+            name,
+            json,
+            d1,
+            wrangler_config,
+            env,
+            local: _,
+            remote,
+            persist_to,
+        }) => {
             if name.trim().is_empty() {
                 bail!("the org name must not be empty");
             }
-            let b = store_backends(&cli.data)?;
-            let creds = b.store().create_org(name.trim(), now_millis()).await?;
+            let creds = match d1 {
+                Some(database) => {
+                    let target = d1::Target {
+                        database,
+                        config: wrangler_config,
+                        env,
+                        remote,
+                        persist_to,
+                    };
+                    d1::create_org(&target, name.trim(), now_millis())?
+                }
+                None => {
+                    let b = store_backends(&cli.data)?;
+                    b.store().create_org(name.trim(), now_millis()).await?
+                }
+            };
             if json {
                 println!("{}", serde_json::to_string(&creds)?);
             } else {

@@ -383,16 +383,7 @@ impl Backends {
                     "metrics",
                 )
             }
-            _ => (
-                HttpResponse::problem(
-                    404,
-                    "not_found",
-                    "Not found",
-                    format!("no route {} {}", req.method, req.path),
-                    None,
-                ),
-                "other",
-            ),
+            _ => (HttpResponse::no_route(req), "other"),
         }
     }
 
