@@ -161,8 +161,6 @@ impl WorkerTarget {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        // Its own process group, so dropping the target stops workerd too.
-        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
         let mut child = cmd.spawn().unwrap();
         let log = Arc::new(Mutex::new(String::new()));
         for stream in [
@@ -244,10 +242,21 @@ impl Target for WorkerTarget {
 }
 
 impl Drop for WorkerTarget {
+    /// SIGTERM to wrangler, which stops its workerd, then SIGKILL if it lingers. (Never a
+    /// negative pid to `kill(1)`: the procps one on this kind of machine signals far more than the
+    /// group.)
     fn drop(&mut self) {
         let _ = Command::new("kill")
-            .args(["-9", &format!("-{}", self.child.id())])
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
             .status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

@@ -380,12 +380,26 @@ pub async fn create_product<S: Sql + ?Sized>(db: &S, org_id: &str, product: &Pro
     if p.sku.is_empty() {
         return Err(StoreError::invalid("sku", "empty sku"));
     }
-    let mut stmts = vec![
+    let mut stmts = vec![with_product(
         Stmt::new(
-            "INSERT INTO products (org_id, sku, id, name, brand, category, price_cents, currency, url, description, \
-             updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-        )
-        .bind(org_id)
+            "INSERT INTO products (org_id, sku, id, name, brand, category, price_cents, currency, url, \
+                 description, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+        ),
+        org_id,
+        p,
+    )];
+    stmts.extend(ensure_category_after(org_id, p));
+    match db.batch(stmts).await {
+        Ok(_) => Ok(()),
+        Err(e) if e.is_constraint_violation() && sku_exists(db, org_id, &p.sku).await? => Err(sku_taken(&p.sku)),
+        Err(e) => Err(e),
+    }
+}
+
+/// `stmt` with a product's columns bound as `?1` org, `?2` sku, `?3` id, `?4` name, `?5` brand,
+/// `?6` category, `?7` price, `?8` currency, `?9` url, `?10` description, `?11` updated_at.
+fn with_product(stmt: Stmt, org_id: &str, p: &Product) -> Stmt {
+    stmt.bind(org_id)
         .bind(&p.sku)
         .bind(&p.id)
         .bind(&p.name)
@@ -395,14 +409,7 @@ pub async fn create_product<S: Sql + ?Sized>(db: &S, org_id: &str, product: &Pro
         .bind(p.currency.as_deref())
         .bind(p.url.as_deref())
         .bind(p.description.as_deref())
-        .bind(p.updated_at),
-    ];
-    stmts.extend(ensure_category_after(org_id, p));
-    match db.batch(stmts).await {
-        Ok(_) => Ok(()),
-        Err(e) if e.is_constraint_violation() && sku_exists(db, org_id, &p.sku).await? => Err(sku_taken(&p.sku)),
-        Err(e) => Err(e),
-    }
+        .bind(p.updated_at)
 }
 
 /// [`CatalogStore::replace_product`](crow_core::ports::CatalogStore::replace_product): replaces
@@ -414,23 +421,14 @@ pub async fn replace_product<S: Sql + ?Sized>(db: &S, org_id: &str, product: &Pr
     if p.sku.is_empty() {
         return Err(StoreError::invalid("sku", "empty sku"));
     }
-    let mut stmts = vec![
+    let mut stmts = vec![with_product(
         Stmt::new(
-            "UPDATE products SET sku = ?3, name = ?4, brand = ?5, category = ?6, price_cents = ?7, \
-             currency = ?8, url = ?9, description = ?10, updated_at = ?11 WHERE org_id = ?1 AND id = ?2",
-        )
-        .bind(org_id)
-        .bind(&p.id)
-        .bind(&p.sku)
-        .bind(&p.name)
-        .bind(p.brand.as_deref())
-        .bind(p.category.as_deref())
-        .bind(p.price_cents)
-        .bind(p.currency.as_deref())
-        .bind(p.url.as_deref())
-        .bind(p.description.as_deref())
-        .bind(p.updated_at),
-    ];
+            "UPDATE products SET sku = ?2, name = ?4, brand = ?5, category = ?6, price_cents = ?7, \
+                 currency = ?8, url = ?9, description = ?10, updated_at = ?11 WHERE org_id = ?1 AND id = ?3",
+        ),
+        org_id,
+        p,
+    )];
     stmts.extend(ensure_category_after(org_id, p));
     match db.batch(stmts).await {
         Ok(done) => Ok(done.first().is_some_and(|d| d.changes > 0)),

@@ -155,6 +155,27 @@ impl<T: Into<SqlValue>> From<Option<T>> for SqlValue {
 pub struct Stmt {
     sql: Cow<'static, str>,
     params: Vec<SqlValue>,
+    local: Option<Box<Local>>,
+}
+
+/// Another form of a statement, with the same effect, for an executor that runs statements in
+/// its own process (SQLite): there a prepared statement per row is cheaper than reading a JSON
+/// array, and a round trip costs nothing. D1 ignores it and runs the statement itself (one
+/// query for many rows). Native tests run both forms ([`Stmt::without_local`]).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Local {
+    /// `sql` once per parameter list, in order: the RETURNING rows concatenated, the changes
+    /// summed.
+    Each {
+        /// One row's statement.
+        sql: Cow<'static, str>,
+        /// The parameters of each row.
+        rows: Vec<Vec<SqlValue>>,
+    },
+    /// This statement only when the statement before it in the batch changed rows (which the
+    /// statement's own SQL checks with `changes() > 0`: after an [`Each`](Local::Each) that
+    /// would see the last row's changes only).
+    IfChanged(Stmt),
 }
 
 impl Stmt {
@@ -163,7 +184,25 @@ impl Stmt {
         Stmt {
             sql: sql.into(),
             params: Vec::new(),
+            local: None,
         }
+    }
+
+    /// The statement with a [`Local`] form.
+    pub fn with_local(mut self, local: Local) -> Stmt {
+        self.local = Some(Box::new(local));
+        self
+    }
+
+    /// The [`Local`] form, if any.
+    pub fn local(&self) -> Option<&Local> {
+        self.local.as_deref()
+    }
+
+    /// The statement without its [`Local`] form: what D1 runs.
+    pub fn without_local(mut self) -> Stmt {
+        self.local = None;
+        self
     }
 
     /// Binds the next parameter.
@@ -392,6 +431,12 @@ pub trait Sql: MaybeSend {
     /// Runs one write statement on its own and returns what it did.
     async fn execute(&self, stmt: Stmt) -> Result<Done, StoreError> {
         Ok(self.batch(vec![stmt]).await?.pop().unwrap_or_default())
+    }
+
+    /// True for an executor in this process that runs every statement's [`Local`] form (SQLite):
+    /// a statement built for it may skip the work of its other form (encoding rows as JSON).
+    fn in_process(&self) -> bool {
+        false
     }
 }
 

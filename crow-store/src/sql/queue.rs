@@ -61,7 +61,12 @@ impl JobRow {
 /// the jobs are inserted only when the statement just before it in the same batch changed a
 /// row (`changes() > 0`): the follow-up of an append that stored something new.
 pub fn insert_jobs(jobs: &[JobRow], enqueued_at: Millis, only_after_changes: bool) -> Stmt {
-    insert_jobs_where(jobs, enqueued_at, only_after_changes.then_some("changes() > 0"))
+    if only_after_changes {
+        insert_jobs_where(jobs, enqueued_at, Some("changes() > 0"))
+            .with_local(super::Local::IfChanged(insert_jobs_where(jobs, enqueued_at, None)))
+    } else {
+        insert_jobs_where(jobs, enqueued_at, None)
+    }
 }
 
 /// [`insert_jobs`] inserting only when `condition` (SQL) holds. The statement binds the jobs as

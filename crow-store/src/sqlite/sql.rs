@@ -7,7 +7,7 @@ use rusqlite::{Connection, ToSql};
 
 use super::SqliteStore;
 use crate::error::StoreError;
-use crate::sql::{Done, Row, Sql, SqlValue, Stmt};
+use crate::sql::{Done, Local, Row, Sql, SqlValue, Stmt};
 
 impl ToSql for SqlValue {
     fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
@@ -35,14 +35,10 @@ fn value(v: ValueRef<'_>) -> Result<SqlValue, StoreError> {
     })
 }
 
-/// Runs one statement on `conn`: its rows, and `changes()` when it wrote.
-pub(crate) fn run(conn: &Connection, stmt: &Stmt) -> Result<Done, StoreError> {
-    #[cfg(debug_assertions)]
-    stmt.check_d1()?;
-    let mut prepared = conn.prepare_cached(stmt.sql())?;
+/// Runs a prepared statement once with `params`: its rows.
+fn rows_of(prepared: &mut rusqlite::CachedStatement<'_>, params: &[SqlValue]) -> Result<Vec<Row>, StoreError> {
     let columns = prepared.column_count();
-    let readonly = prepared.readonly();
-    let mut rows = prepared.query(rusqlite::params_from_iter(stmt.params()))?;
+    let mut rows = prepared.query(rusqlite::params_from_iter(params))?;
     let mut out = Vec::new();
     while let Some(r) = rows.next()? {
         let mut row = Vec::with_capacity(columns);
@@ -51,13 +47,45 @@ pub(crate) fn run(conn: &Connection, stmt: &Stmt) -> Result<Done, StoreError> {
         }
         out.push(Row(row));
     }
-    drop(rows);
+    Ok(out)
+}
+
+/// Runs one statement on `conn`: its rows, and `changes()` when it wrote.
+pub(crate) fn run(conn: &Connection, stmt: &Stmt) -> Result<Done, StoreError> {
+    #[cfg(debug_assertions)]
+    stmt.check_d1()?;
+    let mut prepared = conn.prepare_cached(stmt.sql())?;
+    let readonly = prepared.readonly();
+    let rows = rows_of(&mut prepared, stmt.params())?;
     let changes = if readonly { 0 } else { conn.changes() };
-    Ok(Done { changes, rows: out })
+    Ok(Done { changes, rows })
+}
+
+/// Runs one statement of a batch, in its [`Local`] form when it has one; `previous` is what the
+/// statement before it changed.
+fn run_local(conn: &Connection, stmt: &Stmt, previous: u64) -> Result<Done, StoreError> {
+    match stmt.local() {
+        None => run(conn, stmt),
+        Some(Local::IfChanged(inner)) if previous > 0 => run_local(conn, inner, previous),
+        Some(Local::IfChanged(_)) => Ok(Done::default()),
+        Some(Local::Each { sql, rows }) => {
+            let mut prepared = conn.prepare_cached(sql)?;
+            let mut out = Done::default();
+            for params in rows {
+                out.rows.extend(rows_of(&mut prepared, params)?);
+                out.changes += conn.changes();
+            }
+            Ok(out)
+        }
+    }
 }
 
 #[async_trait::async_trait]
 impl Sql for SqliteStore {
+    fn in_process(&self) -> bool {
+        true
+    }
+
     async fn query(&self, stmt: Stmt) -> Result<Vec<Row>, StoreError> {
         self.read(move |conn| Ok(run(conn, &stmt)?.rows)).await
     }
@@ -70,8 +98,17 @@ impl Sql for SqliteStore {
         if stmts.is_empty() {
             return Ok(Vec::new());
         }
-        self.write(stmts.len(), move |conn| stmts.iter().map(|s| run(conn, s)).collect())
-            .await
+        self.write(stmts.len(), move |conn| {
+            let mut out = Vec::with_capacity(stmts.len());
+            let mut previous = 0;
+            for stmt in &stmts {
+                let done = run_local(conn, stmt, previous)?;
+                previous = done.changes;
+                out.push(done);
+            }
+            Ok(out)
+        })
+        .await
     }
 }
 
