@@ -154,8 +154,11 @@ impl WorkerTarget {
         let admin_token = format!("admin-{}", free_port());
         let port = free_port();
         let mut cmd = wrangler(&dir);
+        // Its own inspector port too: the default (9229) is one per machine, and tests run at once.
         cmd.args(["dev", "--local", "--env", "test", "--ip", "127.0.0.1", "--port"])
             .arg(port.to_string())
+            .arg("--inspector-port")
+            .arg(free_port().to_string())
             .args(["--persist-to", &persist, "--var"])
             .arg(format!("CROW_ADMIN_TOKEN:{admin_token}"))
             .stdin(Stdio::null())
@@ -246,18 +249,6 @@ impl Drop for WorkerTarget {
     /// negative pid to `kill(1)`: the procps one on this kind of machine signals far more than the
     /// group.)
     fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(self.child.id().to_string())
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        crate::terminate(&mut self.child, Duration::from_secs(10));
     }
 }

@@ -38,6 +38,12 @@ pub fn parse_config(text: &str) -> Result<SocialConfig, String> {
 /// The adapter of a configured source: crow-ingest's own (`social::config::build_source`);
 /// this build has the Mastodon, Bluesky, Reddit and Hacker News adapters (RSS is native-only).
 pub fn build_source(s: &SourceConfig, token: Option<String>) -> Result<Arc<dyn SocialSource>, String> {
+    if s.platform == crow_ingest::social::Platform::Rss {
+        return Err(format!(
+            "sources.{}: RSS sources run natively only (`crow social run`), not in the Worker",
+            s.name
+        ));
+    }
     crow_ingest::social::config::build_source(s, token).map_err(|e| e.to_string())
 }
 
@@ -286,7 +292,7 @@ url = "https://example.com/feed.xml"
         let first = hn.first_request(None).unwrap();
         assert!(first.url.starts_with("http://127.0.0.1:8080/"), "{}", first.url);
         let e = build_source(config.source("feed").unwrap(), None).err().unwrap();
-        assert!(e.contains("no rss adapter"), "{e}");
+        assert!(e.contains("natively"), "{e}");
         assert!(parse_config("org = 1").unwrap_err().starts_with("CROW_SOCIAL:"));
         assert!(parse_config("org = \"\"").is_err());
     }
