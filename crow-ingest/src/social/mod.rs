@@ -21,6 +21,7 @@
 pub mod config;
 pub mod pipeline;
 pub mod prefilter;
+pub mod run;
 pub mod schedule;
 pub mod simhash;
 pub mod source;

@@ -17,52 +17,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crow_core::model::Millis;
-use crow_core::ports::{AccountStore, SocialStore, TextAnalyzer};
-use serde::{Deserialize, Serialize};
 
 pub use super::config::build_source;
 use super::config::{SocialConfig, SourceConfig, default_rate_limit};
 use super::fetch::{Fetcher, FetcherConfig};
-use super::pipeline::{PassReport, PassSource, Pipeline};
+use super::pipeline::Pipeline;
+use super::run::{Fetched, settle};
 use super::schedule::{self, Schedule};
-use super::{Platform, SocialError, SocialSource};
+use super::{SocialError, SocialSource};
 
-/// The ports a run goes through.
-#[derive(Clone, Copy)]
-pub struct SocialPorts<'a> {
-    /// Mentions, links, source states (and the `analyze-social` jobs, with the mentions).
-    pub social: &'a dyn SocialStore,
-    /// The org's pseudonym key.
-    pub accounts: &'a dyn AccountStore,
-    /// The pre-filter's scorer: the lexicon tier.
-    pub lexicon: &'a dyn TextAnalyzer,
-}
-
-/// What one source's run did.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SourceReport {
-    /// The source's name.
-    pub source: String,
-    /// Its platform.
-    pub platform: Platform,
-    /// What the pipeline did with the posts.
-    pub pass: PassReport,
-    /// HTTP requests made (retries included).
-    pub requests: u32,
-    /// Answers parsed.
-    pub pages: u32,
-    /// The feed answered 304 Not Modified.
-    pub not_modified: bool,
-    /// Why the run failed, if it did.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-}
-
-impl std::fmt::Debug for SocialPorts<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SocialPorts").finish_non_exhaustive()
-    }
-}
+pub use super::run::{SocialPorts, SourceReport};
 
 struct Built {
     config: SourceConfig,
@@ -231,78 +195,18 @@ impl Runner {
             states.push(state);
         }
         let results = self.fetcher.run_all(jobs).await;
-
-        // Every fetched source goes through the pipeline together, so near duplicates are
-        // found across sources in time order.
-        let mut reports = Vec::with_capacity(results.len());
-        let mut fetched = Vec::new();
-        let mut passes = Vec::new();
-        for (k, (name, result)) in results.into_iter().enumerate() {
-            let Some(b) = self.sources.iter().find(|b| b.config.name == name) else {
-                continue;
-            };
-            let mut report = SourceReport {
-                source: name.clone(),
-                platform: b.config.platform,
-                pass: PassReport::default(),
-                requests: 0,
-                pages: 0,
-                not_modified: false,
-                error: None,
-            };
-            match result {
-                Ok(out) => {
-                    report.requests = out.requests;
-                    report.pages = out.pages;
-                    report.not_modified = out.not_modified;
-                    fetched.push((reports.len(), k, out.cursor));
-                    passes.push((
-                        PassSource {
-                            org_id: org.as_str(),
-                            source: b.config.name.as_str(),
-                            platform: b.config.platform,
-                            query: b.config.query.as_deref().or(b.config.url.as_deref()),
-                        },
-                        out.mentions,
-                    ));
-                }
-                Err(e) => {
-                    tracing::warn!(source = %name, error = %e, "social source failed");
-                    report.error = Some(e.to_string());
-                }
-            }
-            reports.push((k, report));
-        }
-        let outcomes = self
-            .pipeline
-            .process_run(ports.social, ports.accounts, ports.lexicon, passes, now())
-            .await?;
-        let mut cursors = vec![None; reports.len()];
-        for ((r, _, cursor), outcome) in fetched.into_iter().zip(outcomes) {
-            match outcome {
-                Ok(pass) => {
-                    reports[r].1.pass = pass;
-                    cursors[r] = Some(cursor);
-                }
-                Err(e) => reports[r].1.error = Some(e.to_string()),
-            }
-        }
-        // A source's cursor moves only once its posts are stored.
-        let mut out = Vec::with_capacity(reports.len());
-        for ((k, report), cursor) in reports.into_iter().zip(cursors) {
-            let mut state = states[k].clone();
-            state.last_run_at = Some(started);
-            match (&report.error, cursor) {
-                (None, Some(cursor)) => {
-                    state.cursor = cursor.or(state.cursor);
-                    state.last_success_at = Some(started);
-                    state.last_error = None;
-                }
-                (error, _) => state.last_error = error.clone(),
-            }
-            ports.social.set_source_state(&org, &report.source, &state).await?;
-            out.push(report);
-        }
-        Ok(out)
+        let fetched = results
+            .into_iter()
+            .zip(states)
+            .filter_map(|((name, result), state)| {
+                let b = self.sources.iter().find(|b| b.config.name == name)?;
+                Some(Fetched {
+                    config: &b.config,
+                    state,
+                    result,
+                })
+            })
+            .collect();
+        settle(&mut self.pipeline, ports, &org, fetched, started, now()).await
     }
 }

@@ -707,13 +707,13 @@ mod wasm {
             return (Vec::new(), vec!["the D1 binding `DB` is missing".into()]);
         };
         let store: Store = SqlStore(D1::new(db.clone()));
-        let ports = crate::social::Ports {
+        let ports = crow_ingest::social::run::SocialPorts {
             social: &store,
             accounts: &store,
             lexicon: analyzer(),
         };
         let token = |name: &str| var(&env.raw, name);
-        match crate::social::run_due(&config, &ports, &token, now()).await {
+        match crate::social::run_due(&config, ports, &token, now()).await {
             Ok(reports) => {
                 let errors = reports
                     .iter()

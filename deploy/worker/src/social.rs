@@ -49,12 +49,10 @@ pub fn build_source(s: &SourceConfig, token: Option<String>) -> Result<Arc<dyn S
 
 #[cfg(target_arch = "wasm32")]
 mod run {
-    use std::sync::Arc;
-
     use crow_core::model::Millis;
-    use crow_core::ports::{AccountStore, SocialStore, SourceState, TextAnalyzer};
     use crow_ingest::social::config::{SocialConfig, check_url};
-    use crow_ingest::social::pipeline::{PassReport, PassSource, Pipeline};
+    use crow_ingest::social::pipeline::Pipeline;
+    use crow_ingest::social::run::{Fetched, SocialPorts, settle};
     use crow_ingest::social::source::{PageGetter, RunOutput, run_pages};
     use crow_ingest::social::{FetchRequest, FetchResponse, SocialError, SocialSource};
     use js_sys::{Array, Reflect, Uint8Array};
@@ -63,22 +61,6 @@ mod run {
 
     use super::{DEFAULT_USER_AGENT, build_source};
     use crate::glue;
-
-    /// The ports a run goes through.
-    pub struct Ports<'a> {
-        /// Mentions and source states.
-        pub social: &'a dyn SocialStore,
-        /// The org's pseudonym key.
-        pub accounts: &'a dyn AccountStore,
-        /// The pre-filter's scorer (the lexicon tier).
-        pub lexicon: &'a dyn TextAnalyzer,
-    }
-
-    impl std::fmt::Debug for Ports<'_> {
-        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            f.debug_struct("Ports").finish_non_exhaustive()
-        }
-    }
 
     async fn get(config: &SocialConfig, req: &FetchRequest) -> Result<FetchResponse, String> {
         check_url(&req.url, config.allow_private_addresses)?;
@@ -139,21 +121,19 @@ mod run {
         config: &SocialConfig,
         source: &dyn SocialSource,
         cursor: Option<&str>,
-    ) -> Result<RunOutput, String> {
+    ) -> Result<RunOutput, SocialError> {
         let getter = WorkerGet {
             config,
             platform: source.platform(),
         };
-        run_pages(source, cursor, config.max_pages.max(1), &getter)
-            .await
-            .map_err(|e| e.to_string())
+        run_pages(source, cursor, config.max_pages.max(1), &getter).await
     }
 
     /// Runs the due sources of `config` once; one JSON report per source that ran (or failed to
     /// start). Fails as a whole only when the store cannot be read.
     pub async fn run_due(
         config: &SocialConfig,
-        ports: &Ports<'_>,
+        ports: SocialPorts<'_>,
         token: &dyn Fn(&str) -> Option<String>,
         now: Millis,
     ) -> Result<Vec<Value>, String> {
@@ -167,9 +147,9 @@ mod run {
         {
             return Err(format!("CROW_SOCIAL: org {org:?} does not exist"));
         }
-        // Which sources are due, with their states and adapters.
+        // Which sources are due; fetch each, one after another.
         let mut reports = Vec::new();
-        let mut due: Vec<(&str, Arc<dyn SocialSource>, SourceState)> = Vec::new();
+        let mut fetched = Vec::new();
         for s in config.enabled_sources() {
             let state = ports
                 .social
@@ -187,78 +167,32 @@ mod run {
             if !schedule.is_due(state.last_run_at, now) {
                 continue;
             }
-            match build_source(s, s.auth_token(token)) {
-                Ok(src) => due.push((s.name.as_str(), src, state)),
-                Err(e) => reports.push(json!({"source": s.name, "error": e})),
-            }
-        }
-        // Fetch each, one after another.
-        let mut fetched = Vec::new();
-        let mut passes = Vec::new();
-        let mut outcome: Vec<(Value, Option<Option<String>>)> = Vec::new();
-        for (name, source, state) in &due {
-            let mut report = json!({"source": name, "platform": source.platform()});
-            match fetch_source(config, source.as_ref(), state.cursor.as_deref()).await {
-                Ok(f) => {
-                    report["requests"] = json!(f.requests);
-                    report["pages"] = json!(f.pages);
-                    fetched.push((outcome.len(), f.cursor));
-                    let s = config.source(name);
-                    passes.push((
-                        PassSource {
-                            org_id: org,
-                            source: name,
-                            platform: source.platform(),
-                            query: s.and_then(|s| s.query.as_deref().or(s.url.as_deref())),
-                        },
-                        f.mentions,
-                    ));
+            let source = match build_source(s, s.auth_token(token)) {
+                Ok(src) => src,
+                Err(e) => {
+                    reports.push(json!({"source": s.name, "error": e}));
+                    continue;
                 }
-                Err(e) => report["error"] = json!(e),
-            }
-            outcome.push((report, None));
+            };
+            let result = fetch_source(config, source.as_ref(), state.cursor.as_deref()).await;
+            fetched.push(Fetched {
+                config: s,
+                state,
+                result,
+            });
         }
-        // Every fetched source through the pipeline together (near duplicates across sources).
-        if !passes.is_empty() {
-            let mut pipeline = Pipeline::new(config.pipeline_config());
-            let results = pipeline
-                .process_run(ports.social, ports.accounts, ports.lexicon, passes, now)
-                .await
-                .map_err(|e| e.to_string())?;
-            for ((k, cursor), result) in fetched.into_iter().zip(results) {
-                match result {
-                    Ok(pass) => {
-                        outcome[k].0["pass"] = serde_json::to_value::<PassReport>(pass).unwrap_or_default();
-                        outcome[k].1 = Some(cursor);
-                    }
-                    Err(e) => outcome[k].0["error"] = json!(e.to_string()),
-                }
-            }
-        }
-        // The states: a cursor moves only once its posts are stored.
-        for ((name, _, state), (report, cursor)) in due.iter().zip(outcome) {
-            let mut state = state.clone();
-            state.last_run_at = Some(now);
-            let error = report.get("error").and_then(Value::as_str).map(str::to_owned);
-            match (error, cursor) {
-                (None, Some(cursor)) => {
-                    state.cursor = cursor.or(state.cursor);
-                    state.last_success_at = Some(now);
-                    state.last_error = None;
-                }
-                (error, _) => state.last_error = error,
-            }
-            if let Err(e) = ports.social.set_source_state(org, name, &state).await {
-                glue::log_error(&format!("social source {name}: could not store its state: {e}"));
-            }
-            reports.push(report);
-        }
+        // Then crow-ingest settles the run: one pipeline pass, the states written back.
+        let mut pipeline = Pipeline::new(config.pipeline_config());
+        let settled = settle(&mut pipeline, ports, org, fetched, now, now)
+            .await
+            .map_err(|e| e.to_string())?;
+        reports.extend(settled.iter().map(|r| serde_json::to_value(r).unwrap_or_default()));
         Ok(reports)
     }
 }
 
 #[cfg(target_arch = "wasm32")]
-pub use run::{Ports, run_due};
+pub use run::run_due;
 
 #[cfg(test)]
 mod tests {
